@@ -1,0 +1,176 @@
+"""The HTTP plumbing every adapter shares: a pooled HTTP/2-capable client, timeouts, error mapping."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import orjson
+
+from gateway.providers.base import Completion, UpstreamCall, UpstreamError
+from gateway.providers.errors import error_from_body, error_from_exception
+from gateway.providers.stream import StreamTranslator, UpstreamStream
+from gateway.settings import ProviderConfig
+
+log = logging.getLogger("switchyard.providers")
+
+# A non-streaming answer arrives only once the whole completion is generated: allow it longer than the
+# idle gap of a stream, but never less.
+MIN_RESPONSE_TIMEOUT_S = 300.0
+
+
+class HttpAdapter:
+    """Subclasses provide the translation; this class moves the bytes."""
+
+    name = "base"
+    models_path = "/models"
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        *,
+        connect_timeout: float,
+        idle_timeout: float,
+        response_timeout: float | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = config.base_url.rstrip("/")
+        self.default_api_key = config.api_key
+        self._stream_timeout = httpx.Timeout(
+            connect=connect_timeout, read=idle_timeout, write=idle_timeout, pool=connect_timeout
+        )
+        self._response_timeout = httpx.Timeout(
+            connect=connect_timeout,
+            read=response_timeout
+            if response_timeout is not None
+            else max(idle_timeout, MIN_RESPONSE_TIMEOUT_S),
+            write=idle_timeout,
+            pool=connect_timeout,
+        )
+        self._client = httpx.AsyncClient(
+            http2=True,
+            timeout=self._stream_timeout,
+            limits=httpx.Limits(max_connections=500, max_keepalive_connections=100, keepalive_expiry=60),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    # -- provider specifics -------------------------------------------------------------------------
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def build_request(self, call: UpstreamCall, *, stream: bool) -> tuple[str, dict[str, Any]]:
+        """(path under base_url, JSON body); UpstreamError(400) for requests the provider cannot take."""
+        raise NotImplementedError
+
+    def completion_from(self, call: UpstreamCall, data: dict[str, Any]) -> Completion:
+        raise NotImplementedError
+
+    def translator(self, call: UpstreamCall) -> StreamTranslator:
+        raise NotImplementedError
+
+    def rejects_key(self, response: httpx.Response) -> bool:
+        return response.status_code in (401, 403)
+
+    # -- the calls ----------------------------------------------------------------------------------
+
+    def _headers(self, api_key: str, *, stream: bool) -> dict[str, str]:
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
+        }
+        headers.update(self.auth_headers(api_key or self.default_api_key))
+        return headers
+
+    async def complete(self, call: UpstreamCall) -> Completion:
+        path, body = self.build_request(call, stream=False)
+        api_key = call.api_key or self.default_api_key
+        try:
+            response = await self._client.post(
+                self.base_url + path,
+                content=orjson.dumps(body),
+                headers=self._headers(api_key, stream=False),
+                timeout=self._response_timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise error_from_exception(self.name, exc) from None
+        if response.status_code >= 400:
+            raise error_from_body(
+                self.name, response.status_code, response.content, response.headers, api_key
+            )
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(
+                502,
+                "upstream_error",
+                f"{self.name} returned a response that is not JSON",
+                upstream_status=response.status_code,
+                provider=self.name,
+            ) from None
+        if not isinstance(data, dict):
+            raise UpstreamError(
+                502,
+                "upstream_error",
+                f"{self.name} returned an unexpected response",
+                upstream_status=response.status_code,
+                provider=self.name,
+            )
+        return self.completion_from(call, data)
+
+    async def open_stream(self, call: UpstreamCall) -> UpstreamStream:
+        path, body = self.build_request(call, stream=True)
+        api_key = call.api_key or self.default_api_key
+        request = self._client.build_request(
+            "POST",
+            self.base_url + path,
+            content=orjson.dumps(body),
+            headers=self._headers(api_key, stream=True),
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise error_from_exception(self.name, exc) from None
+        if response.status_code >= 400:
+            try:
+                content = await response.aread()
+            except httpx.HTTPError:
+                content = b""
+            finally:
+                await response.aclose()
+            raise error_from_body(self.name, response.status_code, content, response.headers, api_key)
+        return UpstreamStream(self.name, response, self.translator(call))
+
+    async def verify_key(self, api_key: str) -> bool:
+        """True if the provider accepts the key (a cheap authenticated GET of the model list)."""
+        try:
+            response = await self._client.get(
+                self.base_url + self.models_path,
+                headers=self.auth_headers(api_key),
+                timeout=self._response_timeout,
+            )
+        except httpx.HTTPError:
+            raise UpstreamError(
+                503,
+                "upstream_unavailable",
+                f"Could not reach {self.name} to verify the key",
+                provider=self.name,
+            ) from None
+        if self.rejects_key(response):
+            return False
+        if response.status_code < 300 or response.status_code == 429:  # rate limits apply to accepted keys
+            return True
+        if response.status_code >= 500:
+            raise UpstreamError(
+                503,
+                "upstream_unavailable",
+                f"{self.name} could not verify the key right now",
+                upstream_status=response.status_code,
+                provider=self.name,
+            )
+        raise error_from_body(self.name, response.status_code, response.content, response.headers, api_key)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
