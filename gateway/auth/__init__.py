@@ -1,0 +1,1 @@
+"""User accounts: signup, login, JWT access tokens, rotating refresh tokens and the route guard."""

@@ -1,0 +1,55 @@
+"""Decrypted provider keys for the chat hot path, cached in-process for a second.
+
+The short TTL bounds how long another process may keep using a replaced or removed key; changes
+made through this process invalidate its cache at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from uuid import UUID
+
+from gateway.keys.provider_store import load_provider_keys
+from gateway.state import AppState
+
+_CACHE_KEY = "provider_key_cache"
+
+
+class ProviderKeyCache:
+    def __init__(self, ttl_s: float = 1.0, max_users: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_users = max_users
+        self._entries: OrderedDict[UUID, tuple[float, dict[str, str]]] = OrderedDict()
+
+    def get(self, user_id: UUID) -> dict[str, str] | None:
+        entry = self._entries.get(user_id)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, user_id: UUID, keys: dict[str, str]) -> None:
+        self._entries[user_id] = (time.monotonic() + self.ttl_s, keys)
+        self._entries.move_to_end(user_id)
+        while len(self._entries) > self.max_users:
+            self._entries.popitem(last=False)
+
+    def invalidate(self, user_id: UUID) -> None:
+        self._entries.pop(user_id, None)
+
+
+def provider_key_cache(state: AppState) -> ProviderKeyCache:
+    cache = state.extras.get(_CACHE_KEY)
+    if cache is None:
+        cache = state.extras[_CACHE_KEY] = ProviderKeyCache()
+    return cache
+
+
+async def user_provider_keys(state: AppState, user_id: UUID) -> dict[str, str]:
+    """This user's decrypted provider keys by provider name (a copy; safe to modify)."""
+    cache = provider_key_cache(state)
+    keys = cache.get(user_id)
+    if keys is None:
+        keys = await load_provider_keys(state.db, state.settings, user_id)
+        cache.put(user_id, keys)
+    return dict(keys)
