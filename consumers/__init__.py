@@ -1,0 +1,1 @@
+"""Kafka -> ClickHouse loader for usage events: batch, insert, then commit."""

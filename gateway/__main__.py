@@ -1,0 +1,92 @@
+"""``python -m gateway <command>``: serve, migrate, setup, rotate-keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from gateway.logs import configure_logging
+from gateway.settings import Settings
+
+
+def serve(settings: Settings, workers: int = 1) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=20,
+    )
+
+
+async def migrate(settings: Settings) -> None:
+    """Apply Postgres migrations and the ClickHouse DDL."""
+    from gateway.clickhouse import ClickHouse
+    from gateway.db import create_pool
+
+    pool = await create_pool(settings.database_url)
+    await pool.close()
+    clickhouse = ClickHouse(settings.clickhouse_url, settings.clickhouse_database)
+    await clickhouse.apply_schema()
+    await clickhouse.close()
+    print("migrations applied")
+
+
+async def setup(settings: Settings) -> None:
+    """Prepare external infrastructure: Kafka topics and the ClickHouse schema."""
+    from gateway.events.topics import ensure_topics
+
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        {settings.usage_topic: settings.usage_topic_partitions, settings.usage_dlq_topic: 1},
+    )
+    await migrate(settings)
+    print(f"topics ready on {settings.kafka_bootstrap_servers}")
+
+
+async def rotate_keys(settings: Settings) -> None:
+    from gateway.db import create_pool
+    from gateway.keys.provider_keys import rotate_provider_keys
+
+    pool = await create_pool(settings.database_url)
+    try:
+        count = await rotate_provider_keys(pool, settings)
+    finally:
+        await pool.close()
+    print(f"re-encrypted {count} provider key(s) under the current master key")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = sub.add_parser("serve", help="serve the gateway with uvicorn")
+    serve_cmd.add_argument("--workers", type=int, default=1)
+    sub.add_parser("migrate", help="apply Postgres migrations and ClickHouse DDL")
+    sub.add_parser("setup", help="create Kafka topics and apply all schemas (external clusters)")
+    sub.add_parser("rotate-keys", help="re-encrypt provider keys under the first MASTER_KEYS entry")
+    args = parser.parse_args(argv)
+    configure_logging()
+    settings = Settings.from_env()
+    settings.check_production_secrets()
+    if args.command == "serve":
+        serve(settings, args.workers)
+    elif args.command == "migrate":
+        asyncio.run(migrate(settings))
+    elif args.command == "setup":
+        asyncio.run(setup(settings))
+    elif args.command == "rotate-keys":
+        asyncio.run(rotate_keys(settings))
+    else:  # pragma: no cover - argparse rejects unknown commands
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible chat endpoint: validate, classify, route, call upstream, answer, record."""

@@ -1,0 +1,295 @@
+"""``POST /v1/chat/completions``: the gateway's hot path.
+
+auth -> validate -> classify -> route -> upstream (with fallbacks) -> answer -> one usage event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway import metrics
+from gateway.chat.validation import validate_chat_request
+from gateway.errors import ApiError, error_body
+from gateway.http import json_response, read_json
+from gateway.keys.gateway_auth import GatewayPrincipal, authenticate_gateway_key
+from gateway.keys.provider_keys import user_provider_keys
+from gateway.providers.base import ChatStream, Completion, UpstreamCall, UpstreamError, Usage
+from gateway.routing.catalog import Model
+from gateway.routing.classifier import Classification, classify
+from gateway.routing.pricing import cost_usd
+from gateway.routing.router import RoutingError, route
+from gateway.state import AppState, get_state
+from schemas import Attempt, UsageEvent
+
+log = logging.getLogger("switchyard.chat")
+
+
+
+@dataclass
+class RequestContext:
+    """Everything known about one chat request, gathered for its usage event."""
+
+    request_id: str
+    received_at: datetime
+    started: float
+    principal: GatewayPrincipal | None = None
+    requested_model: str = ""
+    classification: Classification | None = None
+    model: Model | None = None
+    stream: bool = False
+    attempts: list[Attempt] = field(default_factory=list)
+    client_ip: str = ""
+    user_agent: str = ""
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic() - self.started) * 1000
+
+
+def _new_request_id() -> str:
+    return "chatcmpl-" + secrets.token_urlsafe(18)
+
+
+def _ip_hash(ip: str) -> str:
+    return hashlib.sha256(b"switchyard-ip:" + ip.encode()).hexdigest()[:16] if ip else ""
+
+
+def _available_providers(state: AppState, user_keys: dict[str, str]) -> frozenset[str]:
+    operator = {name for name, cfg in state.settings.providers.items() if cfg.api_key}
+    return frozenset(operator | set(user_keys))
+
+
+def _api_key(state: AppState, provider: str, user_keys: dict[str, str]) -> str:
+    return user_keys.get(provider) or state.settings.providers[provider].api_key
+
+
+def _metadata_headers(ctx: RequestContext, cost: Decimal | None, cache_hit: bool = False) -> dict[str, str]:
+    headers = {"x-request-id": ctx.request_id}
+    if ctx.model is not None:
+        headers["x-switchyard-routed-to"] = ctx.model.id
+    if ctx.classification is not None:
+        headers["x-switchyard-complexity"] = ctx.classification.complexity
+    if cost is not None:
+        headers["x-switchyard-cost-usd"] = str(cost)
+    headers["x-switchyard-cache-hit"] = "true" if cache_hit else "false"
+    return headers
+
+
+def _cost(model: Model, usage: Usage) -> Decimal:
+    return cost_usd(
+        model,
+        input_tokens=usage.prompt_tokens,
+        cached_input_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        output_tokens=usage.completion_tokens,
+    )
+
+
+def _emit(
+    state: AppState,
+    ctx: RequestContext,
+    *,
+    usage: Usage | None,
+    status: str,
+    http_status: int,
+    error_code: str = "",
+    first_token_at: float | None = None,
+) -> Decimal:
+    """Record the request's one usage event; returns the cost billed."""
+    if ctx.principal is None:
+        return Decimal(0)
+    usage = usage or Usage()
+    cost = _cost(ctx.model, usage) if ctx.model is not None else Decimal(0)
+    finished = datetime.now(UTC)
+    ttft_ms = (first_token_at - ctx.started) * 1000 if first_token_at is not None else None
+    event = UsageEvent(
+        request_id=ctx.request_id,
+        user_id=ctx.principal.user_id,
+        gateway_key_id=ctx.principal.key_id,
+        received_at=ctx.received_at,
+        first_token_at=(
+            datetime.fromtimestamp(ctx.received_at.timestamp() + ttft_ms / 1000, UTC)
+            if ttft_ms is not None
+            else None
+        ),
+        finished_at=finished,
+        requested_model=ctx.requested_model,
+        routed_model=ctx.model.id if ctx.model else "",
+        provider=ctx.model.provider if ctx.model else "",
+        complexity=ctx.classification.complexity if ctx.classification else "",
+        stream=ctx.stream,
+        status=status,
+        error_code=error_code,
+        http_status=http_status,
+        input_tokens=usage.prompt_tokens,
+        cached_input_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        output_tokens=usage.completion_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cost_usd=cost,
+        latency_ms=round(ctx.elapsed_ms(), 3),
+        ttft_ms=round(ttft_ms, 3) if ttft_ms is not None else None,
+        attempts=ctx.attempts,
+        client_ip_hash=_ip_hash(ctx.client_ip),
+        user_agent=ctx.user_agent[:256],
+    )
+    state.producer.emit(event)
+    metrics.REQUESTS.labels(status=status, model=event.routed_model, provider=event.provider).inc()
+    return cost
+
+
+async def chat_completions(request: Request) -> Response:
+    state = get_state(request)
+    ctx = RequestContext(
+        request_id=_new_request_id(),
+        received_at=datetime.now(UTC),
+        started=time.monotonic(),
+        client_ip=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    try:
+        ctx.principal = await authenticate_gateway_key(state, request.headers.get("authorization"))
+        body = validate_chat_request(await read_json(request))
+        ctx.requested_model = body.get("model") or "auto"
+        ctx.stream = bool(body.get("stream"))
+        ctx.classification = classify(body)
+        user_keys = await user_provider_keys(state, ctx.principal.user_id)
+        try:
+            candidates = route(
+                body, ctx.classification, state.catalog, _available_providers(state, user_keys)
+            )
+        except RoutingError as exc:
+            raise ApiError(exc.status, exc.code, exc.message, exc.details) from None
+        if ctx.stream:
+            return await _stream(state, ctx, body, candidates, user_keys)
+        return await _complete(state, ctx, body, candidates, user_keys)
+    except ApiError as exc:
+        _emit(state, ctx, usage=None, status=_status_for(exc.status), http_status=exc.status,
+              error_code=exc.code)
+        headers = {**exc.headers, "x-request-id": ctx.request_id}
+        return json_response(error_body(exc.status, exc.code, exc.message, exc.details),
+                             status=exc.status, headers=headers)
+    except UpstreamError as exc:
+        _emit(state, ctx, usage=None, status=_status_for(exc.status, exc.code), http_status=exc.status,
+              error_code=exc.code)
+        headers = {"x-request-id": ctx.request_id}
+        if exc.retry_after is not None:
+            headers["retry-after"] = str(int(exc.retry_after + 0.999))
+        return json_response(exc.to_body(), status=exc.status, headers=headers)
+
+
+def _status_for(http_status: int, code: str = "") -> str:
+    if http_status == 429 and code in ("rate_limited", ""):
+        return "rate_limited"
+    if code == "timeout":
+        return "timeout"
+    return "error"
+
+
+def _call(state: AppState, ctx: RequestContext, body: dict, model: Model, user_keys: dict[str, str]):
+    return UpstreamCall(
+        request=body,
+        upstream_model=model.upstream_id,
+        public_model=model.id,
+        api_key=_api_key(state, model.provider, user_keys),
+        default_max_tokens=model.default_max_tokens,
+        reasoning_model=model.reasoning,
+        response_id=ctx.request_id,
+        created=int(time.time()),
+    )
+
+
+def _usable(state: AppState, candidates: list[Model]) -> list[Model]:
+    """Candidates whose provider circuit allows a request; never empty (the last resort is tried)."""
+    breaker = state.extras["breaker"]
+    allowed = [m for m in candidates if breaker.allows(m.provider)]
+    return allowed or candidates[:1]
+
+
+async def _with_fallbacks(state, ctx, body, candidates, user_keys, open_fn) -> Any:
+    """Try each candidate until one answers; retry only failures the request did not cause."""
+    breaker = state.extras["breaker"]
+    last_error: UpstreamError | None = None
+    for model in _usable(state, candidates):
+        ctx.model = model
+        adapter = state.adapters[model.provider]
+        started = time.perf_counter()
+        try:
+            result = await open_fn(adapter, _call(state, ctx, body, model, user_keys))
+        except UpstreamError as exc:
+            latency = (time.perf_counter() - started) * 1000
+            ctx.attempts.append(Attempt(model=model.id, provider=model.provider, outcome=exc.code,
+                                        latency_ms=round(latency, 3), http_status=exc.status))
+            if not exc.retryable:
+                raise
+            breaker.record_failure(model.provider)
+            last_error = exc
+            log.warning("attempt on %s failed with %s; falling back", model.id, exc.code,
+                        extra={"request_id": ctx.request_id})
+            continue
+        latency = (time.perf_counter() - started) * 1000
+        ctx.attempts.append(Attempt(model=model.id, provider=model.provider, outcome="ok",
+                                    latency_ms=round(latency, 3), http_status=200))
+        breaker.record_success(model.provider)
+        return result
+    assert last_error is not None
+    raise last_error
+
+
+async def _complete(state, ctx, body, candidates, user_keys) -> Response:
+    completion: Completion = await _with_fallbacks(
+        state, ctx, body, candidates, user_keys, lambda adapter, call: adapter.complete(call)
+    )
+    cost = _emit(state, ctx, usage=completion.usage, status="ok", http_status=200,
+                 first_token_at=None)
+    answer = completion.body
+    answer["gateway_metadata"] = {
+        "routed_to": ctx.model.id,
+        "provider": ctx.model.provider,
+        "complexity": ctx.classification.complexity,
+        "cost_usd": float(cost),
+        "latency_ms": round(ctx.elapsed_ms(), 3),
+        "cache_hit": False,
+        "request_id": ctx.request_id,
+        "attempts": len(ctx.attempts),
+    }
+    return json_response(answer, headers=_metadata_headers(ctx, cost))
+
+
+async def _stream(state, ctx, body, candidates, user_keys) -> Response:
+    stream: ChatStream = await _with_fallbacks(
+        state, ctx, body, candidates, user_keys, lambda adapter, call: adapter.open_stream(call)
+    )
+
+    async def frames() -> AsyncIterator[bytes]:
+        finished = False
+        try:
+            async for frame in stream:
+                yield frame
+            finished = True
+        finally:
+            if not finished:
+                await stream.aclose()
+            error = stream.error
+            if error is not None:
+                status, http_status, code = _status_for(error.status, error.code), error.status, error.code
+            elif not finished:
+                status, http_status, code = "cancelled", 499, "client_disconnected"
+            else:
+                status, http_status, code = "ok", 200, ""
+            _emit(state, ctx, usage=stream.usage, status=status, http_status=http_status,
+                  error_code=code, first_token_at=stream.first_token_at)
+
+    headers = _metadata_headers(ctx, None)
+    headers["cache-control"] = "no-cache"
+    return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,105 @@
+"""ClickHouse access for the gateway and the consumers: one client, same SQL on chdb and on a server.
+
+``CLICKHOUSE_URL=chdb:///path`` runs the engine in-process (one engine per process, so every call goes
+through one worker thread); ``http://user:pass@host:8123`` talks to a ClickHouse server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger("switchyard.clickhouse")
+
+
+def schema_statements(database: str) -> list[str]:
+    """The DDL under infra/clickhouse, in file order, with the database name filled in."""
+    folder = resources.files("infra") / "clickhouse"
+    statements: list[str] = []
+    for f in sorted(p for p in folder.iterdir() if p.name.endswith(".sql")):
+        text = f.read_text().replace("{database}", database)
+        lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]
+        statements += [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    return statements
+
+
+class ClickHouse:
+    """A thin async facade over one clickhouse-connect client."""
+
+    def __init__(self, url: str, database: str) -> None:
+        self.url = url
+        self.database = database
+        self.is_embedded = url.startswith("chdb:")
+        workers = 1 if self.is_embedded else 4
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clickhouse")
+        self._client: Client | None = None
+
+    def _connect(self) -> Client:
+        if self._client is None:
+            if self.is_embedded:
+                self._client = clickhouse_connect.get_client(dsn=self.url)
+            else:
+                self._client = clickhouse_connect.get_client(dsn=self.url, autogenerate_session_id=False)
+        return self._client
+
+    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    # Blocking versions, for scripts and the worker thread.
+    def command_sync(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        return self._connect().command(sql, parameters=parameters)
+
+    def query_sync(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        result = self._connect().query(sql, parameters=parameters)
+        return list(result.named_results())
+
+    def insert_sync(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        self._connect().insert(
+            f"{self.database}.{table}", rows, column_names=list(column_names), settings=settings
+        )
+
+    def apply_schema_sync(self) -> None:
+        for statement in schema_statements(self.database):
+            self.command_sync(statement)
+
+    # Async versions, for the event loop.
+    async def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        return await self._run(self.command_sync, sql, parameters)
+
+    async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return await self._run(self.query_sync, sql, parameters)
+
+    async def insert(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        await self._run(self.insert_sync, table, rows, column_names, settings)
+
+    async def apply_schema(self) -> None:
+        await self._run(self.apply_schema_sync)
+
+    async def ping(self) -> bool:
+        return bool(await self.command("SELECT 1"))
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._run(self._client.close)
+            self._client = None
+        self._executor.shutdown(wait=False)

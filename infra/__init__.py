@@ -1,0 +1,1 @@
+"""Local infrastructure: the stack runner, provider simulators, ClickHouse DDL and the Kafka broker build."""
