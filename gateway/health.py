@@ -23,7 +23,8 @@ async def _timed(check: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     except Exception as exc:
         status = "down"
         error = type(exc).__name__
-    result: dict[str, Any] = {"status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    result: dict[str, Any] = {"status": status, "latency_ms": latency_ms}
     if error:
         result["error"] = error
     return result

@@ -18,6 +18,14 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _consumer_in_process(clickhouse_url: str) -> bool:
+    """``auto`` (default): yes with chdb (one engine per process), no with a ClickHouse server."""
+    mode = _env("RUN_CONSUMER_IN_PROCESS", "auto").lower()
+    if mode == "auto":
+        return clickhouse_url.startswith("chdb:")
+    return mode in ("1", "true", "yes")
+
+
 @dataclass(frozen=True)
 class ProviderConfig:
     """Where the gateway reaches one provider, and the operator's platform key for it (may be empty)."""
@@ -79,6 +87,7 @@ class Settings:
                 base_url=_env(f"{prefix}_BASE_URL", default_url).rstrip("/"),
                 api_key=_env(f"{prefix}_API_KEY", ""),
             )
+        clickhouse_url = _env("CLICKHOUSE_URL", f"chdb://{data_dir / 'clickhouse'}")
         return cls(
             environment=_env("SWITCHYARD_ENV", "development"),
             host=_env("SWITCHYARD_HOST", "127.0.0.1"),
@@ -89,11 +98,9 @@ class Settings:
             usage_topic=_env("USAGE_TOPIC", "usage-events"),
             usage_dlq_topic=_env("USAGE_DLQ_TOPIC", "usage-events-dlq"),
             usage_topic_partitions=int(_env("USAGE_TOPIC_PARTITIONS", "6")),
-            clickhouse_url=_env("CLICKHOUSE_URL", f"chdb://{data_dir / 'clickhouse'}"),
+            clickhouse_url=clickhouse_url,
             clickhouse_database=_env("CLICKHOUSE_DATABASE", "switchyard"),
-            run_consumer_in_process=_env("RUN_CONSUMER_IN_PROCESS", "auto") in ("1", "true", "auto")
-            and (_env("RUN_CONSUMER_IN_PROCESS", "auto") != "auto"
-                 or _env("CLICKHOUSE_URL", "chdb:").startswith("chdb:")),
+            run_consumer_in_process=_consumer_in_process(clickhouse_url),
             jwt_secret=_env("JWT_SECRET", DEV_SECRET),
             access_token_ttl_s=int(_env("ACCESS_TOKEN_TTL_S", "900")),
             refresh_token_ttl_s=int(_env("REFRESH_TOKEN_TTL_S", str(30 * 24 * 3600))),
