@@ -1,4 +1,4 @@
-"""The local stack runs real Postgres and Kafka, keeps Kafka data across a restart, and leaves no children."""
+"""The local stack runs real Postgres and Kafka, survives restarts and crashes, and leaves no children."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from infra.stack import LocalStack, StackError, StackPorts
 
 TOPIC = "stack-roundtrip"
+
+
+def _child_pids() -> set[int]:
+    """Our descendants; a stack started by other tests of the session may already own some."""
+    return {child.pid for child in psutil.Process().children(recursive=True)}
 
 
 def _accepts(port: int) -> bool:
@@ -76,6 +81,7 @@ def test_postgres_and_kafka_round_trip_restart_and_clean_stop(tmp_path: Path) ->
     ports = StackPorts.free()
     stack = LocalStack(tmp_path / "data", ports, services=("postgres", "kafka"))
     value = os.urandom(8).hex().encode()
+    children_before = _child_pids()
     try:
         endpoints = stack.start()
         assert endpoints.database_url == f"postgresql://postgres@127.0.0.1:{ports.postgres}/switchyard"
@@ -93,15 +99,21 @@ def test_postgres_and_kafka_round_trip_restart_and_clean_stop(tmp_path: Path) ->
         stack.start_service("kafka")
         assert asyncio.run(_read_all(bootstrap)) == [value]
         assert (tmp_path / "data" / "logs" / "kafka.log").stat().st_size > 0
+
+        stack.kill_service("postgres")  # a crash leaves a stale postmaster.pid behind
+        assert (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
+        stack.start_service("postgres")
+        assert asyncio.run(_select_one(endpoints.database_url)) == 1
     finally:
         stack.stop()
     stack.stop()  # idempotent
-    assert psutil.Process().children(recursive=True) == []
+    assert _child_pids() - children_before == set()
     assert not _accepts(ports.postgres)
     assert not _accepts(ports.kafka)
 
 
 def test_refuses_a_port_that_is_already_taken(tmp_path: Path) -> None:
+    children_before = _child_pids()
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
@@ -109,7 +121,7 @@ def test_refuses_a_port_that_is_already_taken(tmp_path: Path) -> None:
         stack = LocalStack(tmp_path, StackPorts(postgres=taken), services=("postgres",))
         with pytest.raises(StackError, match=f"port {taken} .* needed by postgres"):
             stack.start()
-    assert psutil.Process().children(recursive=True) == []
+    assert _child_pids() - children_before == set()
 
 
 def test_database_url_given_means_postgres_is_not_started(tmp_path: Path) -> None:

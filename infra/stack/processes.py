@@ -109,16 +109,32 @@ class ManagedProcess:
         self.kill()
 
     def kill(self) -> None:
-        """SIGKILL the whole process group and reap the leader."""
+        """SIGKILL the process group and every descendant, then reap the leader.
+
+        Descendants are killed one by one too, because some servers (PostgreSQL)
+        move their workers into process groups of their own.
+        """
         if self._popen is None or self._finished:
             return
+        descendants = _descendants(self._popen.pid) if self._popen.poll() is None else []
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._popen.pid, signal.SIGKILL)
+        for child in descendants:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
         self._popen.wait()
+        psutil.wait_procs(descendants, timeout=5)
         self._finished = True
 
     def log_tail(self, lines: int = 40) -> str:
         return log_tail(self.log_path, lines)
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
