@@ -79,11 +79,15 @@ async def add_provider_key_route(request: Request) -> Response:
     try:
         valid = await adapter.verify_key(body.api_key)
     except Exception as exc:
-        # Never log the exception text: some clients echo the rejected key back.
-        log.warning("%s key verification failed: %s", provider, type(exc).__name__)
-        raise ApiError(
-            503, "provider_unavailable", f"Could not reach {provider} to verify the key; try again later"
-        ) from None
+        # Never log the exception text: some providers echo the rejected key back.
+        status = getattr(exc, "status", None)
+        if isinstance(status, int) and 400 <= status < 500:  # a definite refusal, e.g. 403
+            valid = False
+        else:
+            log.warning("%s key verification failed: %s", provider, type(exc).__name__)
+            raise ApiError(
+                503, "provider_unavailable", f"Could not reach {provider} to verify the key; try again later"
+            ) from None
     if not valid:
         raise ApiError(400, "invalid_api_key", "Invalid API key")
     await save_provider_key(state.db, state.settings, user.id, provider, body.api_key)
