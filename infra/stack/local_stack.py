@@ -1,4 +1,4 @@
-"""``LocalStack``: Postgres, Kafka and the provider simulators as child processes, no Docker."""
+"""``LocalStack``: Postgres, Kafka, Redis and the provider simulators as child processes, no Docker."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from infra.stack.errors import StackError
 from infra.stack.kafka import KafkaService
 from infra.stack.postgres import DATABASE, SUPERUSER, PostgresService
 from infra.stack.processes import HOST, pick_free_ports
+from infra.stack.redis import RedisService
 from infra.stack.service import Service
 from infra.stack.simulators import PROVIDERS, SimulatorService
 
-ALL_SERVICES = ("postgres", "kafka", "simulators")
+ALL_SERVICES = ("postgres", "kafka", "redis", "simulators")
 _GROUPS = {"simulators": PROVIDERS}
 
 
@@ -27,6 +28,7 @@ class StackPorts:
     openai: int = 9101
     anthropic: int = 9102
     google: int = 9103
+    redis: int = 6379
 
     @classmethod
     def free(cls) -> StackPorts:
@@ -41,6 +43,7 @@ class Endpoints:
     openai_base_url: str
     anthropic_base_url: str
     google_base_url: str
+    redis_url: str = ""
 
     def as_env(self) -> dict[str, str]:
         return {
@@ -49,12 +52,13 @@ class Endpoints:
             "OPENAI_BASE_URL": self.openai_base_url,
             "ANTHROPIC_BASE_URL": self.anthropic_base_url,
             "GOOGLE_BASE_URL": self.google_base_url,
+            "REDIS_URL": self.redis_url,
         }
 
 
 def expand_service_names(names: Sequence[str]) -> list[str]:
     """'simulators' stands for the three providers; unknown names are refused."""
-    known = {"postgres", "kafka", "simulators", *PROVIDERS}
+    known = {"postgres", "kafka", "redis", "simulators", *PROVIDERS}
     expanded: list[str] = []
     for name in names:
         if name not in known:
@@ -90,6 +94,7 @@ class LocalStack:
         available: dict[str, Service] = {
             "postgres": PostgresService(self.data_dir / "postgres", logs, ports.postgres),
             "kafka": KafkaService(self.data_dir / "kafka", logs, ports.kafka, ports.kafka_controller),
+            "redis": RedisService(self.data_dir / "redis", logs, ports.redis),
             **{name: SimulatorService(name, logs, getattr(ports, name)) for name in PROVIDERS},
         }
         wanted = expand_service_names(services)
@@ -107,6 +112,7 @@ class LocalStack:
             openai_base_url=f"http://{HOST}:{ports.openai}/v1",
             anthropic_base_url=f"http://{HOST}:{ports.anthropic}",
             google_base_url=f"http://{HOST}:{ports.google}",
+            redis_url=f"redis://{HOST}:{ports.redis}/0",
         )
 
     @property
