@@ -6,8 +6,7 @@ Rules (see docs/routing.md for the full decision table):
   required capabilities, prompt + output fits the context window, output fits ``max_output``), take those
   whose ``quality_tier`` meets the class minimum and rank them by preferred provider, then expected cost
   (``pricing.expected_cost`` for the prompt tokens and the output budget). If no model meets the tier, the
-  best-quality models that fit are used instead (highest tier first, then cost), so a request is degraded
-  rather than refused.
+  minimum drops to the best tier any fitting model reaches, so a request is degraded rather than refused.
 * ``model`` given (optionally prefixed ``provider/``): that model, provided it exists, its provider has a key
   and it can serve the request; fallbacks only to models of an equal or higher quality tier.
 * Fallbacks prefer providers different from the ones already chosen, so one provider's outage is
@@ -166,13 +165,10 @@ def _route_auto(needs: _Needs, complexity: str, catalog: Catalog, available: fro
     if not eligible:
         raise _no_route(needs, offered, available, "model")
     key = _rank_key(policy, needs)
-    minimum = policy.min_quality.get(complexity, 1)
+    # When nothing meets the class minimum, it drops to the best tier that fits (degrade, not refuse).
+    minimum = min(policy.min_quality.get(complexity, 1), max(m.quality_tier for m in eligible))
     good_enough = sorted((m for m in eligible if m.quality_tier >= minimum), key=key)
-    if good_enough:
-        return _with_fallbacks(good_enough[0], good_enough[1:], policy.max_fallbacks)
-    # Nothing meets the tier: degrade to the best quality that fits rather than refuse.
-    best_first = sorted(eligible, key=lambda m: (-m.quality_tier, key(m)))
-    return _with_fallbacks(best_first[0], best_first[1:], policy.max_fallbacks)
+    return _with_fallbacks(good_enough[0], good_enough[1:], policy.max_fallbacks)
 
 
 def _route_explicit(model_id: str, needs: _Needs, catalog: Catalog, available: frozenset[str],

@@ -1,0 +1,165 @@
+"""Complexity classifier on clear examples, feature extraction and configuration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.routing.classifier import (
+    FEATURES,
+    ClassifierConfig,
+    classify,
+    count_tokens,
+    load_classifier_config,
+)
+
+RANK = {"simple": 0, "moderate": 1, "complex": 2}
+
+
+def _user(text: str, **extra) -> dict:
+    return {"messages": [{"role": "user", "content": text}], **extra}
+
+
+CODE_REVIEW = """Please review this code for bugs, race conditions and performance issues, and suggest fixes:
+
+```python
+import threading
+
+class Counter:
+    def __init__(self):
+        self.value = 0
+        self.lock = threading.Lock()
+
+    def increment(self):
+        current = self.value
+        self.value = current + 1
+
+    def reset(self):
+        with self.lock:
+            self.value = 0
+
+def worker(counter, n):
+    for _ in range(n):
+        counter.increment()
+
+def main():
+    counter = Counter()
+    threads = [threading.Thread(target=worker, args=(counter, 100000)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(counter.value)
+
+if __name__ == "__main__":
+    main()
+```
+"""
+
+
+def test_greeting_is_simple():
+    result = classify(_user("hi"))
+    assert result.complexity == "simple"
+    assert result.prompt_tokens < 20
+    assert not (result.needs_vision or result.needs_tools or result.needs_json)
+
+
+def test_proof_request_with_math_is_complex():
+    result = classify(_user(
+        "Prove step by step that for every integer $n \\ge 1$, $\\sum_{k=1}^{n} k^3 = (n(n+1)/2)^2$. "
+        "Justify each step of the induction rigorously."
+    ))
+    assert result.complexity == "complex"
+    assert result.features["math"] > 0 and result.features["reasoning"] > 0
+
+
+def test_code_review_with_long_code_block_is_at_least_moderate():
+    result = classify(_user(CODE_REVIEW))
+    assert RANK[result.complexity] >= RANK["moderate"]
+    assert result.features["code"] >= 1.0
+
+
+def test_score_orders_clear_examples():
+    hi = classify(_user("hello, how are you?")).score
+    poem = classify(_user("Write a short poem about autumn leaves.")).score
+    review = classify(_user(CODE_REVIEW)).score
+    assert hi < review and poem < review
+
+
+def test_prompt_tokens_use_the_real_tokenizer():
+    text = "The quick brown fox jumps over the lazy dog. " * 40
+    exact = count_tokens(text)
+    assert 350 <= exact <= 450  # cl100k: about 10 tokens per sentence
+    assert exact != len(text) // 4
+    result = classify(_user(text))
+    assert result.prompt_tokens == exact + 3 + 3  # one message overhead plus reply priming
+
+
+def test_very_long_text_is_estimated_from_samples_within_a_few_percent():
+    text = ("Distributed systems fail in partial and surprising ways; " * 4000)
+    estimate = count_tokens(text)  # > EXACT_TOKENIZE_CHARS: sampled
+    from gateway.routing.classifier import _get_encoder
+
+    exact = len(_get_encoder().encode_ordinary(text))
+    assert abs(estimate - exact) / exact < 0.05
+
+
+def test_request_capabilities_are_detected():
+    request = {
+        "messages": [
+            {"role": "system", "content": "You are a careful expert assistant."},
+            {"role": "user", "content": [
+                {"type": "text", "text": "What is in this picture?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}},
+            ]},
+        ],
+        "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
+        "response_format": {"type": "json_object"},
+        "max_completion_tokens": 8192,
+    }
+    result = classify(request)
+    assert result.needs_vision and result.needs_tools and result.needs_json
+    assert result.features["images"] > 0 and result.features["tools"] > 0
+    assert result.features["max_tokens"] == pytest.approx(3.0)
+    assert result.features["system_hint"] > 0
+    assert set(result.features) == set(FEATURES)
+
+
+def test_follow_up_turn_inherits_the_conversation_topic():
+    alone = classify(_user("Now find x such that f(x) = 0."))
+    follow_up = classify({"messages": [
+        {"role": "user", "content": "Given that f(x) = 4x^3 - 9x - 14, solve the equation and find f(2)."},
+        {"role": "assistant", "content": "f(2) = 0"},
+        {"role": "user", "content": "Now find x such that f(x) = 0."},
+    ]})
+    assert follow_up.score > alone.score
+    assert follow_up.features["conversation_depth"] == 1.0
+
+
+def test_malformed_requests_do_not_crash():
+    assert classify({}).complexity == "simple"
+    assert classify({"messages": "nope"}).prompt_tokens == 3
+    assert classify({"messages": [None, {"role": "user", "content": [None, {"type": "text"}]}]}).score < 1
+
+
+def test_thresholds_come_from_config():
+    request = _user("Write a short poem about autumn leaves.")
+    everything_complex = ClassifierConfig(moderate_threshold=-100, complex_threshold=-99)
+    assert classify(request, config=everything_complex).complexity == "complex"
+    with pytest.raises(ValueError):
+        ClassifierConfig(moderate_threshold=2, complex_threshold=1)
+    with pytest.raises(ValueError, match="unknown classifier features"):
+        ClassifierConfig(weights={"vibes": 1.0})
+
+
+def test_config_file_overrides_weights_and_thresholds(tmp_path: Path):
+    path = tmp_path / "classifier.json"
+    path.write_text(json.dumps({"weights": {"casual": 0.0}, "complex_threshold": 9.5}))
+    config = load_classifier_config(path)
+    assert config.weights["casual"] == 0.0 and config.complex_threshold == 9.5
+    assert config.weights["code"] == ClassifierConfig().weights["code"]
+    path.write_text(json.dumps({"threshold": 1}))
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_classifier_config(path)
