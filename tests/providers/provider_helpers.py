@@ -42,7 +42,7 @@ def make_call(request: dict[str, Any], **overrides: Any) -> UpstreamCall:
 
 
 def parse_frames(frames: list[bytes]) -> list[Any]:
-    """Each frame must be exactly one `data: …\\n\\n`; returns the JSON payloads ("[DONE]" kept as a string)."""
+    """Each frame is exactly one `data: …\\n\\n`; returns the JSON payloads ("[DONE]" as a string)."""
     out = []
     for raw in frames:
         assert raw.startswith(b"data: ") and raw.endswith(b"\n\n"), raw

@@ -22,7 +22,9 @@ SECRET = "sk-live-SECRET-0123456789abcdef"
 
 def error_body(provider: str, status: int, message: str) -> dict[str, Any]:
     if provider == "anthropic":
-        kind = {400: "invalid_request_error", 429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
+        kind = {400: "invalid_request_error", 429: "rate_limit_error", 529: "overloaded_error"}.get(
+            status, "api_error"
+        )
         return {"type": "error", "error": {"type": kind, "message": message}}
     if provider == "google":
         return {"error": {"code": status, "message": message, "status": "INVALID_ARGUMENT"}}
@@ -34,8 +36,9 @@ def adapter_returning(provider: str, status: int, body: Any, headers: dict[str, 
         return httpx.Response(status, headers=headers or {}, content=orjson.dumps(body))
 
     config = ProviderConfig(provider, BASE_URLS[provider], "")
-    return ADAPTER_CLASSES[provider](config, connect_timeout=1, idle_timeout=1,
-                                     transport=httpx.MockTransport(handler))
+    return ADAPTER_CLASSES[provider](
+        config, connect_timeout=1, idle_timeout=1, transport=httpx.MockTransport(handler)
+    )
 
 
 CALL_REQUEST = {"messages": [{"role": "user", "content": "Hi"}]}
@@ -59,9 +62,19 @@ CALL_REQUEST = {"messages": [{"role": "user", "content": "Hi"}]}
         (529, {}, 503, "upstream_overloaded", True, None),
     ],
 )
-async def test_status_mapping(provider: str, streaming: bool, status: int, headers: dict[str, str],
-                              expected_status: int, code: str, retryable: bool, retry_after: float | None) -> None:
-    adapter = adapter_returning(provider, status, error_body(provider, status, f"bad thing with {SECRET}"), headers)
+async def test_status_mapping(
+    provider: str,
+    streaming: bool,
+    status: int,
+    headers: dict[str, str],
+    expected_status: int,
+    code: str,
+    retryable: bool,
+    retry_after: float | None,
+) -> None:
+    adapter = adapter_returning(
+        provider, status, error_body(provider, status, f"bad thing with {SECRET}"), headers
+    )
     call = make_call(CALL_REQUEST, api_key=SECRET)
     with pytest.raises(UpstreamError) as info:
         if streaming:
@@ -71,7 +84,12 @@ async def test_status_mapping(provider: str, streaming: bool, status: int, heade
     await adapter.aclose()
     err = info.value
     assert (err.status, err.code, err.retryable, err.retry_after, err.upstream_status) == (
-        expected_status, code, retryable, retry_after, status)
+        expected_status,
+        code,
+        retryable,
+        retry_after,
+        status,
+    )
     assert SECRET not in err.message and "SECRET" not in orjson.dumps(err.to_body()).decode()
     if status == 400:
         assert "bad thing with" in err.message  # the provider's own explanation reaches the caller
@@ -79,9 +97,14 @@ async def test_status_mapping(provider: str, streaming: bool, status: int, heade
 
 @pytest.mark.anyio
 async def test_gemini_invalid_key_is_an_auth_error_not_a_bad_request() -> None:
-    body = {"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
-                      "status": "INVALID_ARGUMENT",
-                      "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}}
+    body = {
+        "error": {
+            "code": 400,
+            "message": "API key not valid. Please pass a valid API key.",
+            "status": "INVALID_ARGUMENT",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}],
+        }
+    }
     adapter = adapter_returning("google", 400, body)
     with pytest.raises(UpstreamError) as info:
         await adapter.complete(make_call(CALL_REQUEST))
@@ -92,8 +115,14 @@ async def test_gemini_invalid_key_is_an_auth_error_not_a_bad_request() -> None:
 
 @pytest.mark.anyio
 async def test_gemini_retry_delay_from_body() -> None:
-    body = {"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED",
-                      "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12s"}]}}
+    body = {
+        "error": {
+            "code": 429,
+            "message": "quota",
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12s"}],
+        }
+    }
     adapter = adapter_returning("google", 429, body)
     with pytest.raises(UpstreamError) as info:
         await adapter.complete(make_call(CALL_REQUEST))
@@ -146,14 +175,21 @@ def test_timeouts_map_to_504() -> None:
     ],
 )
 def test_openai_sdk_raises_the_matching_class(status: int, code: str, sdk_error: type[Exception]) -> None:
-    err = UpstreamError(status, code, "explained", retry_after=7 if status == 429 else None, upstream_status=status)
+    err = UpstreamError(
+        status, code, "explained", retry_after=7 if status == 429 else None, upstream_status=status
+    )
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, content=orjson.dumps(err.to_body()),
-                              headers={"content-type": "application/json"})
+        return httpx.Response(
+            status, content=orjson.dumps(err.to_body()), headers={"content-type": "application/json"}
+        )
 
-    client = openai.OpenAI(api_key="gw-key", base_url="http://gw.test/v1", max_retries=0,
-                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    client = openai.OpenAI(
+        api_key="gw-key",
+        base_url="http://gw.test/v1",
+        max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
     with pytest.raises(sdk_error) as info:
         client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi"}])
     assert info.value.status_code == status  # type: ignore[attr-defined]
@@ -166,4 +202,5 @@ def test_retry_after_parsing_and_redaction() -> None:
     assert parse_retry_after("garbage") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert redact("key AIzaSyA1234567890abcdef and sk-ant-api03-xyzxyz and mine", "mine") == (
-        "key [redacted] and [redacted] and [redacted]")
+        "key [redacted] and [redacted] and [redacted]"
+    )

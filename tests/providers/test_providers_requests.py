@@ -1,4 +1,4 @@
-"""Request translation: every request shape × every provider, checked against the exact upstream payload."""
+"""Request translation: every request shape by every provider, checked against the exact upstream payload."""
 
 from __future__ import annotations
 
@@ -106,7 +106,10 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
                     "role": "user",
                     "content": [
                         text("What is this?"),
-                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64}},
+                        {
+                            "type": "image",
+                            "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64},
+                        },
                     ],
                 }
             ],
@@ -149,8 +152,18 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
                 {
                     "role": "assistant",
                     "content": [
-                        {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}},
-                        {"type": "tool_use", "id": "call_2", "name": "get_weather", "input": {"city": "Rome"}},
+                        {
+                            "type": "tool_use",
+                            "id": "call_1",
+                            "name": "get_weather",
+                            "input": {"city": "Paris"},
+                        },
+                        {
+                            "type": "tool_use",
+                            "id": "call_2",
+                            "name": "get_weather",
+                            "input": {"city": "Rome"},
+                        },
                     ],
                 },
                 {
@@ -188,7 +201,10 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
     ),
     "json_mode": (
         {
-            "messages": [{"role": "system", "content": "You are a bot."}, {"role": "user", "content": "List 2"}],
+            "messages": [
+                {"role": "system", "content": "You are a bot."},
+                {"role": "user", "content": "List 2"},
+            ],
             "response_format": {"type": "json_object"},
         },
         {
@@ -214,7 +230,8 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
         {
             "model": "up-model",
             "max_tokens": 1024,
-            "system": "Respond with a single valid JSON value that conforms to this JSON Schema, and nothing else "
+            "system": "Respond with a single valid JSON value that conforms to this JSON Schema, "
+            "and nothing else "
             '(no prose, no code fences): {"type":"object","properties":{"a":{"type":"integer"},'
             '"b":{"type":["string","null"]}},"required":["a"],"additionalProperties":false}',
             "messages": [{"role": "user", "content": [text("Give a")]}],
@@ -246,8 +263,11 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
         },
     ),
     "stop_list_and_max_tokens": (
-        {"messages": [{"role": "user", "content": "Write a long essay"}], "stop": ["\n\n", "THE END"],
-         "max_tokens": 5},
+        {
+            "messages": [{"role": "user", "content": "Write a long essay"}],
+            "stop": ["\n\n", "THE END"],
+            "max_tokens": 5,
+        },
         {
             "model": "up-model",
             "max_tokens": 5,
@@ -262,7 +282,10 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
     "max_completion_tokens": (
         {"messages": [{"role": "user", "content": "Hi"}], "max_completion_tokens": 64},
         {"model": "up-model", "max_tokens": 64, "messages": [{"role": "user", "content": [text("Hi")]}]},
-        {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}], "generationConfig": {"maxOutputTokens": 64}},
+        {
+            "contents": [{"role": "user", "parts": [{"text": "Hi"}]}],
+            "generationConfig": {"maxOutputTokens": 64},
+        },
     ),
     "seven_messages_system_in_the_middle": (
         {
@@ -270,7 +293,11 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
                 {"role": "system", "content": "A"},
                 {"role": "system", "content": "B"},
                 {"role": "user", "content": "U1"},
-                {"role": "assistant", "content": None, "tool_calls": [tool_call("call_9", "lookup", '{"q":"x"}')]},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [tool_call("call_9", "lookup", '{"q":"x"}')],
+                },
                 {"role": "system", "content": "C"},
                 {"role": "tool", "tool_call_id": "call_9", "content": "found"},
                 {"role": "user", "content": "U2"},
@@ -282,18 +309,30 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
             "system": "A\n\nB\n\nC",
             "messages": [
                 {"role": "user", "content": [text("U1")]},
-                {"role": "assistant", "content": [
-                    {"type": "tool_use", "id": "call_9", "name": "lookup", "input": {"q": "x"}}]},
-                {"role": "user", "content": [
-                    {"type": "tool_result", "tool_use_id": "call_9", "content": "found"}, text("U2")]},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": "call_9", "name": "lookup", "input": {"q": "x"}}],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": "call_9", "content": "found"},
+                        text("U2"),
+                    ],
+                },
             ],
         },
         {
             "contents": [
                 {"role": "user", "parts": [{"text": "U1"}]},
                 {"role": "model", "parts": [{"functionCall": {"name": "lookup", "args": {"q": "x"}}}]},
-                {"role": "user", "parts": [
-                    {"functionResponse": {"name": "lookup", "response": {"result": "found"}}}, {"text": "U2"}]},
+                {
+                    "role": "user",
+                    "parts": [
+                        {"functionResponse": {"name": "lookup", "response": {"result": "found"}}},
+                        {"text": "U2"},
+                    ],
+                },
             ],
             "systemInstruction": {"parts": [{"text": "A\n\nB\n\nC"}]},
         },
@@ -345,8 +384,11 @@ def test_gemini_payload(case: str, stream: bool) -> None:
     adapter = GeminiAdapter(ProviderConfig("google", "http://x", ""), connect_timeout=1, idle_timeout=1)
     path, body = adapter.build_request(make_call(request), stream=stream)
     assert body == expected
-    assert path == ("/v1beta/models/up-model:streamGenerateContent?alt=sse" if stream
-                    else "/v1beta/models/up-model:generateContent")
+    assert path == (
+        "/v1beta/models/up-model:streamGenerateContent?alt=sse"
+        if stream
+        else "/v1beta/models/up-model:generateContent"
+    )
     assert "key=" not in path
     assert request == before
 
@@ -393,7 +435,9 @@ def test_openai_reasoning_model_gets_max_completion_tokens_and_no_sampling_param
 def test_openai_passes_tools_response_format_images_and_drops_unknown_fields() -> None:
     request = {
         "model": "gpt",
-        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": PNG_DATA_URL}}]}],
+        "messages": [
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": PNG_DATA_URL}}]}
+        ],
         "tools": [WEATHER_TOOL],
         "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
         "response_format": {"type": "json_object"},
@@ -409,11 +453,18 @@ def test_openai_passes_tools_response_format_images_and_drops_unknown_fields() -
 
 
 def test_anthropic_remote_image_uses_url_source_and_gemini_rejects_it() -> None:
-    request = {"messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]}
+    request = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}],
+            }
+        ]
+    }
     body = build_anthropic_request(make_call(request), stream=False)
     assert body["messages"][0]["content"] == [
-        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}}]
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}}
+    ]
     with pytest.raises(UpstreamError) as info:
         build_gemini_request(make_call(request))
     assert (info.value.status, info.value.retryable) == (400, False)
@@ -421,7 +472,9 @@ def test_anthropic_remote_image_uses_url_source_and_gemini_rejects_it() -> None:
 
 def test_anthropic_rejects_n_above_one_before_calling_upstream() -> None:
     with pytest.raises(UpstreamError) as info:
-        build_anthropic_request(make_call({"messages": [{"role": "user", "content": "Hi"}], "n": 2}), stream=False)
+        build_anthropic_request(
+            make_call({"messages": [{"role": "user", "content": "Hi"}], "n": 2}), stream=False
+        )
     assert info.value.status == 400
     assert info.value.param == "n"
     assert info.value.to_body()["error"]["type"] == "invalid_request_error"
@@ -437,15 +490,21 @@ def test_gemini_maps_n_to_candidate_count() -> None:
     [
         ("auto", None, {"type": "auto"}, True),
         ("required", None, {"type": "any"}, True),
-        ({"type": "function", "function": {"name": "get_weather"}}, None,
-         {"type": "tool", "name": "get_weather"}, True),
+        (
+            {"type": "function", "function": {"name": "get_weather"}},
+            None,
+            {"type": "tool", "name": "get_weather"},
+            True,
+        ),
         ("none", None, None, False),
         (None, None, None, True),
         (None, False, {"type": "auto", "disable_parallel_tool_use": True}, True),
         ("required", False, {"type": "any", "disable_parallel_tool_use": True}, True),
     ],
 )
-def test_anthropic_tool_choice(tool_choice: Any, parallel: Any, expected_choice: Any, tools_sent: bool) -> None:
+def test_anthropic_tool_choice(
+    tool_choice: Any, parallel: Any, expected_choice: Any, tools_sent: bool
+) -> None:
     request: dict[str, Any] = {"messages": [{"role": "user", "content": "Hi"}], "tools": [WEATHER_TOOL]}
     if tool_choice is not None:
         request["tool_choice"] = tool_choice
@@ -477,18 +536,25 @@ def test_anthropic_tool_choice_none_keeps_tools_when_history_has_tool_blocks() -
         ("auto", {"mode": "AUTO"}),
         ("none", {"mode": "NONE"}),
         ("required", {"mode": "ANY"}),
-        ({"type": "function", "function": {"name": "get_weather"}},
-         {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}),
+        (
+            {"type": "function", "function": {"name": "get_weather"}},
+            {"mode": "ANY", "allowedFunctionNames": ["get_weather"]},
+        ),
     ],
 )
 def test_gemini_tool_choice(tool_choice: Any, expected: dict[str, Any]) -> None:
-    request = {"messages": [{"role": "user", "content": "Hi"}], "tools": [WEATHER_TOOL], "tool_choice": tool_choice}
+    request = {
+        "messages": [{"role": "user", "content": "Hi"}],
+        "tools": [WEATHER_TOOL],
+        "tool_choice": tool_choice,
+    }
     assert build_gemini_request(make_call(request))["toolConfig"] == {"functionCallingConfig": expected}
 
 
 def test_temperature_clamped_for_anthropic() -> None:
-    low = build_anthropic_request(make_call({"messages": [{"role": "user", "content": "x"}], "temperature": -1}),
-                                  stream=False)
+    low = build_anthropic_request(
+        make_call({"messages": [{"role": "user", "content": "x"}], "temperature": -1}), stream=False
+    )
     assert low["temperature"] == 0.0
 
 
@@ -496,26 +562,49 @@ def test_gemini_schema_refs_are_inlined_and_parameterless_tools_omit_parameters(
     request = {
         "messages": [{"role": "user", "content": "Hi"}],
         "tools": [
-            {"type": "function", "function": {"name": "now", "parameters": {"type": "object", "properties": {}}}},
-            {"type": "function", "function": {"name": "book", "parameters": {
-                "type": "object",
-                "$defs": {"Date": {"type": "string", "format": "date"}},
-                "properties": {"day": {"$ref": "#/$defs/Date"}, "tags": {"type": "array", "items": {"type": "string"}}},
-            }}},
+            {
+                "type": "function",
+                "function": {"name": "now", "parameters": {"type": "object", "properties": {}}},
+            },
+            {
+                "type": "function",
+                "function": {
+                    "name": "book",
+                    "parameters": {
+                        "type": "object",
+                        "$defs": {"Date": {"type": "string", "format": "date"}},
+                        "properties": {
+                            "day": {"$ref": "#/$defs/Date"},
+                            "tags": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                },
+            },
         ],
     }
     declarations = build_gemini_request(make_call(request))["tools"][0]["functionDeclarations"]
     assert declarations == [
         {"name": "now"},
-        {"name": "book", "parameters": {"type": "OBJECT", "properties": {
-            "day": {"type": "STRING", "format": "date"},
-            "tags": {"type": "ARRAY", "items": {"type": "STRING"}},
-        }}},
+        {
+            "name": "book",
+            "parameters": {
+                "type": "OBJECT",
+                "properties": {
+                    "day": {"type": "STRING", "format": "date"},
+                    "tags": {"type": "ARRAY", "items": {"type": "STRING"}},
+                },
+            },
+        },
     ]
 
 
 def test_gemini_tool_message_for_unknown_call_id_is_rejected() -> None:
-    request = {"messages": [{"role": "user", "content": "Hi"}, {"role": "tool", "tool_call_id": "nope", "content": "1"}]}
+    request = {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "tool", "tool_call_id": "nope", "content": "1"},
+        ]
+    }
     with pytest.raises(UpstreamError) as info:
         build_gemini_request(make_call(request))
     assert info.value.status == 400

@@ -19,7 +19,7 @@ def parse_in_pieces(raw: bytes, size: int) -> list[SSEEvent]:
 STREAM = (
     b": keep-alive comment\n"
     b"event: message_start\n"
-    b"data: {\"a\": 1}\n"
+    b'data: {"a": 1}\n'
     b"\n"
     b"event: ping\r\n"
     b"data: {}\r\n"
