@@ -16,3 +16,37 @@ CONSUMER_ROWS = Counter("switchyard_consumer_rows_total", "Rows inserted into Cl
 CONSUMER_BATCH_SECONDS = Histogram("switchyard_consumer_insert_seconds", "ClickHouse batch insert latency")
 CONSUMER_DLQ = Counter("switchyard_consumer_dead_letters_total", "Messages sent to the dead-letter topic")
 CONSUMER_LAG = Gauge("switchyard_consumer_lag", "Messages not yet consumed", ["partition"])
+
+HTTP_REQUESTS = Counter(
+    "switchyard_http_requests_total", "HTTP responses by route template, method and status",
+    ["route", "method", "status"],
+)
+HTTP_SECONDS = Histogram(
+    "switchyard_http_request_seconds", "Time to the response start, by route template", ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+UPSTREAM_SECONDS = Histogram(
+    "switchyard_upstream_seconds", "Provider call latency (to the answer or the stream's opening)",
+    ["provider", "model", "outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+FALLBACKS = Counter(
+    "switchyard_fallbacks_total", "Requests moved to another model after a provider failure",
+    ["from_provider", "reason"],
+)
+CACHE_LOOKUPS = Counter(
+    "switchyard_cache_lookups_total", "Response cache look-ups by result (hit, miss, bypass, error)",
+    ["result"],
+)
+CACHE_SAVED_USD = Counter(
+    "switchyard_cache_saved_usd_total", "Provider cost the response cache avoided (the original cost)"
+)
+RATELIMIT_REJECTED = Counter(
+    "switchyard_ratelimit_rejected_total", "Requests refused with 429 by the rate limiter", ["scope"]
+)
+RATELIMIT_FAIL_OPEN = Counter(
+    "switchyard_ratelimit_fail_open_total", "Rate-limit decisions made per process because Redis was down"
+)
+RATELIMIT_REDIS_UP = Gauge(
+    "switchyard_ratelimit_redis_up", "1 while the shared (Redis) rate limiter answers, 0 while failing open"
+)
