@@ -26,6 +26,16 @@ def _consumer_in_process(clickhouse_url: str) -> bool:
     return mode in ("1", "true", "yes")
 
 
+def _plan_limits(raw: str) -> dict[str, int]:
+    """``RATE_LIMIT_PLANS="pro:600,team:1200"``: per-plan requests per minute for each gateway key."""
+    limits = {}
+    for item in raw.split(","):
+        plan, _, limit = item.strip().partition(":")
+        if plan and limit.strip().isdigit():
+            limits[plan.strip()] = int(limit)
+    return limits
+
+
 @dataclass(frozen=True)
 class ProviderConfig:
     """Where the gateway reaches one provider, and the operator's platform key for it (may be empty)."""
@@ -62,8 +72,20 @@ class Settings:
     upstream_connect_timeout_s: float = 5.0
     upstream_idle_timeout_s: float = 60.0
 
-    rate_limit_per_key: int = 60
-    rate_limit_per_ip: int = 100
+    redis_url: str = ""  # empty: no shared limiter (per-process limits) and no response cache
+    rate_limit_per_key: int = 60  # requests per minute per gateway key
+    rate_limit_per_ip: int = 100  # requests per minute per client IP on /v1
+    rate_limit_plans: dict[str, int] = field(default_factory=dict)  # plan -> per-key limit override
+    rate_limit_api_per_ip: int = 300  # /api/* requests per minute per client IP
+    rate_limit_auth_per_ip: int = 20  # signup/login/refresh attempts per minute per client IP
+
+    cache_enabled: bool = True
+    cache_ttl_s: int = 3600
+    cache_max_entry_bytes: int = 1_000_000
+    cache_disabled_key_ids: frozenset[str] = frozenset()  # gateway key ids that never use the cache
+
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_json_depth: int = 64
 
     spool_dir: Path = Path(".data/spool")
     producer_buffer_size: int = 100_000
@@ -109,8 +131,20 @@ class Settings:
             catalog_path=_env("MODEL_CATALOG_PATH", ""),
             upstream_connect_timeout_s=float(_env("UPSTREAM_CONNECT_TIMEOUT_S", "5")),
             upstream_idle_timeout_s=float(_env("UPSTREAM_IDLE_TIMEOUT_S", "60")),
+            redis_url=_env("REDIS_URL", ""),
             rate_limit_per_key=int(_env("RATE_LIMIT_PER_KEY", "60")),
             rate_limit_per_ip=int(_env("RATE_LIMIT_PER_IP", "100")),
+            rate_limit_plans=_plan_limits(_env("RATE_LIMIT_PLANS", "")),
+            rate_limit_api_per_ip=int(_env("RATE_LIMIT_API_PER_IP", "300")),
+            rate_limit_auth_per_ip=int(_env("RATE_LIMIT_AUTH_PER_IP", "20")),
+            cache_enabled=_env("CACHE_ENABLED", "true").lower() in ("1", "true", "yes"),
+            cache_ttl_s=int(_env("CACHE_TTL_S", "3600")),
+            cache_max_entry_bytes=int(_env("CACHE_MAX_ENTRY_BYTES", "1000000")),
+            cache_disabled_key_ids=frozenset(
+                k.strip() for k in _env("CACHE_DISABLED_KEY_IDS", "").split(",") if k.strip()
+            ),
+            max_body_bytes=int(_env("MAX_BODY_BYTES", str(10 * 1024 * 1024))),
+            max_json_depth=int(_env("MAX_JSON_DEPTH", "64")),
             spool_dir=Path(_env("SPOOL_DIR", str(data_dir / "spool"))),
             producer_buffer_size=int(_env("PRODUCER_BUFFER_SIZE", "100000")),
         )
