@@ -1,62 +1,72 @@
-"""Analytics endpoints."""
+"""``/api/analytics/*`` routes: parse and validate the query string, then run the report for the
+signed-in user. Validation happens before any query, so a bad value is always a clean 400."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from gateway.analytics import params, reports
+from gateway.analytics.export import ENCODERS, MEDIA_TYPES
+from gateway.analytics.request_log import export_chunks, requests_page
 from gateway.auth.guard import current_user
-from gateway.errors import ApiError
 from gateway.http import json_response
 from gateway.state import get_state
-
-TIMEFRAMES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-
-
-def _timeframe(request: Request) -> timedelta:
-    value = request.query_params.get("timeframe", "24h")
-    if value not in TIMEFRAMES:
-        raise ApiError(400, "invalid_parameter", f"timeframe must be one of {list(TIMEFRAMES)}",
-                       {"parameter": "timeframe"})
-    return TIMEFRAMES[value]
 
 
 async def overview(request: Request) -> Response:
     user = await current_user(request)
-    span = _timeframe(request)
-    state = get_state(request)
-    seconds = int(span.total_seconds())
-    rows = await state.clickhouse.query(
-        """
-        SELECT
-            countIf(created_at >= now64(3) - toIntervalSecond({s:UInt32})) AS requests,
-            sumIf(cost_usd, created_at >= now64(3) - toIntervalSecond({s:UInt32})) AS cost,
-            avgIf(latency_ms, created_at >= now64(3) - toIntervalSecond({s:UInt32})) AS avg_latency,
-            countIf(cache_hit AND created_at >= now64(3) - toIntervalSecond({s:UInt32})) AS hits,
-            sumIf(input_tokens, created_at >= now64(3) - toIntervalSecond({s:UInt32})) AS input_tokens,
-            sumIf(output_tokens, created_at >= now64(3) - toIntervalSecond({s:UInt32})) AS output_tokens,
-            sumIf(cost_usd, created_at < now64(3) - toIntervalSecond({s:UInt32})) AS previous_cost
-        FROM usage_events
-        WHERE user_id = {u:UUID} AND created_at >= now64(3) - toIntervalSecond({s2:UInt32})
-        """,
-        {"u": str(user.id), "s": seconds, "s2": 2 * seconds},
+    name, span = params.timeframe(request.query_params)
+    body = await reports.overview(get_state(request).clickhouse, user.id, span, datetime.now(UTC))
+    return json_response({"timeframe": name, **body})
+
+
+async def cost_breakdown(request: Request) -> Response:
+    user = await current_user(request)
+    days = params.breakdown_days(request.query_params)
+    tz = params.timezone(request.query_params)
+    body = await reports.cost_breakdown(get_state(request).clickhouse, user.id, days, tz, datetime.now(UTC))
+    return json_response(body)
+
+
+async def model_distribution(request: Request) -> Response:
+    user = await current_user(request)
+    name, span = params.timeframe(request.query_params)
+    body = await reports.model_distribution(get_state(request).clickhouse, user.id, span, datetime.now(UTC))
+    return json_response({"timeframe": name, **body})
+
+
+async def requests(request: Request) -> Response:
+    user = await current_user(request)
+    query = request.query_params
+    page, limit, model = params.page(query), params.page_size(query), params.model(query)
+    body = await requests_page(get_state(request).clickhouse, user.id, page, limit, model)
+    return json_response(body)
+
+
+async def export(request: Request) -> Response:
+    user = await current_user(request)
+    query = request.query_params
+    fmt = params.export_format(query)
+    tz = params.timezone(query)
+    span = params.export_range(query, datetime.now(UTC), tz)
+    model = params.model(query)
+    chunks = export_chunks(get_state(request).clickhouse, user.id, span.start, span.end, model)
+    filename = f"switchyard-usage-{span.from_label}-{span.to_label}.{fmt}"
+    return StreamingResponse(
+        ENCODERS[fmt](chunks),
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
     )
-    row = rows[0]
-    requests = int(row["requests"])
-    cost = row["cost"]
-    previous = row["previous_cost"]
-    change = None if not previous else round(float((cost - previous) / previous * 100), 2)
-    return json_response({
-        "total_cost": float(cost),
-        "total_requests": requests,
-        "avg_latency_ms": round(float(row["avg_latency"]), 2) if requests else 0.0,
-        "cache_hit_rate": round(int(row["hits"]) / requests, 4) if requests else 0.0,
-        "tokens_used": {"input": int(row["input_tokens"]), "output": int(row["output_tokens"])},
-        "cost_change_percent": change,
-    })
 
 
-routes = [Route("/api/analytics/overview", overview, methods=["GET"])]
+routes = [
+    Route("/api/analytics/overview", overview, methods=["GET"]),
+    Route("/api/analytics/cost-breakdown", cost_breakdown, methods=["GET"]),
+    Route("/api/analytics/model-distribution", model_distribution, methods=["GET"]),
+    Route("/api/analytics/requests", requests, methods=["GET"]),
+    Route("/api/analytics/export", export, methods=["GET"]),
+]
