@@ -23,6 +23,7 @@ from gateway.settings import Settings
 from gateway.state import AppState
 from infra.stack import Endpoints, LocalStack, StackPorts
 from infra.stack.processes import pick_free_ports
+from infra.stack.redis import RedisService
 
 SIMULATOR_KEYS = {"openai": "sim-openai-key", "anthropic": "sim-anthropic-key", "google": "sim-google-key"}
 
@@ -181,3 +182,21 @@ def new_account(api: httpx.Client) -> Account:
 @pytest.fixture()
 def account(api: httpx.Client) -> Account:
     return new_account(api)
+
+
+@pytest.fixture(scope="module")
+def redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisService]:
+    """A private Redis server for unit tests of the rate limiter and the response cache."""
+    root = tmp_path_factory.mktemp("redis")
+    service = RedisService(root / "data", root / "logs", pick_free_ports(1)[0], maxmemory="64mb")
+    service.prepare()
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture()
+def redis_url(redis_service: RedisService) -> str:
+    return redis_service.url

@@ -1,0 +1,36 @@
+"""Which limits apply to a request: the subjects and their allowances, from settings."""
+
+from __future__ import annotations
+
+import hashlib
+
+from gateway.ratelimit.gcra import Limit
+from gateway.settings import Settings
+
+# /api routes that take a password or a refresh token: a tighter per-IP allowance against guessing
+# (the login route also counts failed attempts per email, see gateway/auth/throttle.py).
+AUTH_PATHS = frozenset({"/api/auth/signup", "/api/auth/login", "/api/auth/refresh"})
+
+
+def ip_subject(ip: str) -> str:
+    """Client IPs are hashed before they become Redis keys."""
+    return hashlib.sha256(b"switchyard-rl-ip:" + ip.encode()).hexdigest()[:24]
+
+
+def key_limit(settings: Settings, plan: str) -> int:
+    return settings.rate_limit_plans.get(plan, settings.rate_limit_per_key)
+
+
+def v1_limits(settings: Settings, key_id: str, plan: str, client_ip: str) -> list[Limit]:
+    """A /v1 request counts against its gateway key and its client IP, atomically."""
+    return [
+        Limit(f"key:{key_id}", key_limit(settings, plan)),
+        Limit(f"ip:{ip_subject(client_ip)}", settings.rate_limit_per_ip),
+    ]
+
+
+def api_limits(settings: Settings, path: str, client_ip: str) -> list[Limit]:
+    """An /api request counts against its client IP; the auth routes have their own, smaller bucket."""
+    if path in AUTH_PATHS:
+        return [Limit(f"auth:{ip_subject(client_ip)}", settings.rate_limit_auth_per_ip)]
+    return [Limit(f"api:{ip_subject(client_ip)}", settings.rate_limit_api_per_ip)]
