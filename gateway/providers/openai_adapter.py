@@ -61,12 +61,42 @@ REASONING_DROPPED = frozenset(
 )
 
 
+def tool_results_first(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Move system/developer messages that sit between an assistant's tool calls and their results to
+    just after those results: OpenAI requires the results immediately after the calls. No text is lost."""
+    out: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []
+    pending: set[str] = set()
+    for message in messages:
+        role = message.get("role")
+        if pending and role in ("system", "developer"):
+            held.append(message)
+            continue
+        if pending and role == "tool":
+            pending.discard(message.get("tool_call_id", ""))
+            out.append(message)
+            if not pending:
+                out.extend(held)
+                held = []
+            continue
+        out.extend(held)
+        held = []
+        pending = set()
+        out.append(message)
+        if role == "assistant" and message.get("tool_calls"):
+            pending = {c.get("id", "") for c in message["tool_calls"]}
+    out.extend(held)
+    return out
+
+
 def build_openai_request(call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
     request = call.request
     body: dict[str, Any] = {"model": call.upstream_model}
     for key, value in request.items():
         if key in PASS_THROUGH and value is not None:
             body[key] = value
+    if "messages" in body:
+        body["messages"] = tool_results_first(body["messages"])
     if call.reasoning_model:
         for key in REASONING_DROPPED:
             body.pop(key, None)

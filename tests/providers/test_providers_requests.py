@@ -202,7 +202,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
     "json_mode": (
         {
             "messages": [
-                {"role": "system", "content": "You are a bot."},
+                {"role": "system", "content": "You answer in JSON."},
                 {"role": "user", "content": "List 2"},
             ],
             "response_format": {"type": "json_object"},
@@ -210,12 +210,12 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
         {
             "model": "up-model",
             "max_tokens": 1024,
-            "system": "You are a bot.\n\n" + JSON_OBJECT_INSTRUCTION,
+            "system": "You answer in JSON.\n\n" + JSON_OBJECT_INSTRUCTION,
             "messages": [{"role": "user", "content": [text("List 2")]}],
         },
         {
             "contents": [{"role": "user", "parts": [{"text": "List 2"}]}],
-            "systemInstruction": {"parts": [{"text": "You are a bot."}]},
+            "systemInstruction": {"parts": [{"text": "You answer in JSON."}]},
             "generationConfig": {"responseMimeType": "application/json"},
         },
     ),
@@ -403,6 +403,9 @@ def test_openai_payload_is_pass_through(case: str, stream: bool) -> None:
     before = copy.deepcopy(client_request)
     body = build_openai_request(make_call(client_request), stream=stream)
     expected = {**request, "model": "up-model"}
+    if case == "seven_messages_system_in_the_middle":  # tool results must follow the calls directly
+        m = request["messages"]
+        expected["messages"] = [m[0], m[1], m[2], m[3], m[5], m[4], m[6]]
     if stream:
         expected |= {"stream": True, "stream_options": {"include_usage": True}}
     assert body == expected
