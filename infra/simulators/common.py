@@ -106,7 +106,7 @@ class Directives:
 
 def parse_markers(text: str) -> dict[str, str]:
     """`[[sim:key=value]]` markers in `text` (a bare `[[sim:key]]` maps to "1"); last one wins."""
-    return {key: (value if value is not None else "1") for key, value in MARKER_RE.findall(text)}
+    return {m.group(1): (m.group(2) if m.group(2) is not None else "1") for m in MARKER_RE.finditer(text)}
 
 
 def _int(value: str | None) -> int | None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
-from sim_harness import RunningSimulator, serve
 
 from infra.simulators import SimulatorConfig, anthropic_sim, gemini_sim, openai_sim
+from tests.simulators.sim_harness import HTTP, RunningSimulator, serve
 
 
 def _running(factory) -> Iterator[RunningSimulator]:
@@ -17,8 +16,8 @@ def _running(factory) -> Iterator[RunningSimulator]:
 
 
 def _reset(running: RunningSimulator) -> RunningSimulator:
-    httpx.delete(f"{running.base_url}/_sim/stats")
-    httpx.delete(f"{running.base_url}/_sim/faults")
+    HTTP.delete(f"{running.base_url}/_sim/stats")
+    HTTP.delete(f"{running.base_url}/_sim/faults")
     return running
 
 

@@ -17,6 +17,9 @@ from starlette.applications import Starlette
 
 from infra.simulators.common import SimState
 
+HTTP = httpx.Client(timeout=30)
+"""One shared client: building an httpx client (TLS context) costs ~0.15 s, too much per call."""
+
 
 @dataclass
 class RunningSimulator:
@@ -28,7 +31,7 @@ class RunningSimulator:
         return self.app.state.sim
 
     def stats(self) -> dict[str, Any]:
-        return httpx.get(f"{self.base_url}/_sim/stats").json()
+        return HTTP.get(f"{self.base_url}/_sim/stats").json()
 
     def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 3.0) -> dict[str, Any]:
         """Polls /_sim/stats until `predicate` holds (server-side bookkeeping is asynchronous)."""

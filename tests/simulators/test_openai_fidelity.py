@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from sim_harness import RunningSimulator, assert_no_extra, sse_frames
+
+from tests.simulators.sim_harness import HTTP, RunningSimulator, assert_no_extra, sse_frames
 
 KEY = "sim-openai-key"
 WEATHER_TOOL = {
@@ -73,9 +73,14 @@ SHAPES = {
 }
 
 
+@pytest.fixture(scope="module")
+def sdk(openai_server: RunningSimulator) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{openai_server.base_url}/v1", api_key=KEY, max_retries=0)
+
+
 @pytest.fixture
-def client(openai_sim_server: RunningSimulator) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{openai_sim_server.base_url}/v1", api_key=KEY, max_retries=0)
+def client(sdk: openai.OpenAI, openai_sim_server: RunningSimulator) -> openai.OpenAI:
+    return sdk
 
 
 def _stream_text(client: openai.OpenAI, **kwargs) -> tuple[str, list[ChatCompletionChunk]]:
@@ -121,7 +126,7 @@ def test_raw_stream_events_validate_strictly(openai_sim_server: RunningSimulator
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    response = httpx.post(
+    response = HTTP.post(
         f"{openai_sim_server.base_url}/v1/chat/completions",
         json=body,
         headers={"Authorization": f"Bearer {KEY}"},
@@ -152,7 +157,7 @@ def test_raw_stream_events_validate_strictly(openai_sim_server: RunningSimulator
 
 def test_no_usage_field_without_include_usage(openai_sim_server: RunningSimulator) -> None:
     body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": True}
-    response = httpx.post(
+    response = HTTP.post(
         f"{openai_sim_server.base_url}/v1/chat/completions",
         json=body,
         headers={"Authorization": f"Bearer {KEY}"},
@@ -242,7 +247,7 @@ def test_invalid_key_and_missing_key(openai_sim_server: RunningSimulator) -> Non
     with pytest.raises(openai.AuthenticationError) as caught:
         bad.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
     assert caught.value.code == "invalid_api_key"
-    response = httpx.post(f"{openai_sim_server.base_url}/v1/chat/completions", json={})
+    response = HTTP.post(f"{openai_sim_server.base_url}/v1/chat/completions", json={})
     assert response.status_code == 401
     invented = openai.OpenAI(
         base_url=f"{openai_sim_server.base_url}/v1", api_key="sim-valid-user-42", max_retries=0
@@ -279,7 +284,7 @@ def test_mid_stream_error_raises(client: openai.OpenAI) -> None:
     ],
 )
 def test_validation_errors(openai_sim_server: RunningSimulator, body: dict, param: str | None) -> None:
-    response = httpx.post(
+    response = HTTP.post(
         f"{openai_sim_server.base_url}/v1/chat/completions",
         json={"model": "gpt-4o", **body},
         headers={"Authorization": f"Bearer {KEY}"},
