@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -22,6 +23,32 @@ log = logging.getLogger("switchyard.clickhouse")
 def schema_statements(database: str) -> list[str]:
     """The DDL under infra/clickhouse, in file order, with the database name filled in."""
     folder = resources.files("infra") / "clickhouse"
+    statements: list[str] = []
+    for f in sorted(p for p in folder.iterdir() if p.name.endswith(".sql")):
+        text = f.read_text().replace("{database}", database)
+        lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]
+        statements += [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    return statements
+
+
+def retention_statements(database: str, ttl_days: str | None = None) -> list[str]:
+    """``ALTER TABLE ... MODIFY TTL`` for the usage tables when ``USAGE_TTL_DAYS`` is set (else none)."""
+    days = ttl_days if ttl_days is not None else os.environ.get("USAGE_TTL_DAYS", "")
+    if not days.strip():
+        return []
+    n = int(days)
+    if n <= 0:
+        raise ValueError(f"USAGE_TTL_DAYS must be a positive number of days, got {days!r}")
+    return [
+        f"ALTER TABLE {database}.usage_events MODIFY TTL toDateTime(received_at) + INTERVAL {n} DAY",
+        f"ALTER TABLE {database}.usage_hourly MODIFY TTL hour + INTERVAL {n} DAY",
+    ]
+
+
+def access_statements(database: str) -> list[str]:
+    """Roles, profiles and quotas under infra/clickhouse/server (server deployments only: chdb has
+    no access control)."""
+    folder = resources.files("infra") / "clickhouse" / "server"
     statements: list[str] = []
     for f in sorted(p for p in folder.iterdir() if p.name.endswith(".sql")):
         text = f.read_text().replace("{database}", database)
@@ -72,9 +99,23 @@ class ClickHouse:
             f"{self.database}.{table}", rows, column_names=list(column_names), settings=settings
         )
 
+    def insert_raw_sync(
+        self, table: str, data: bytes, fmt: str = "JSONEachRow", settings: dict[str, Any] | None = None
+    ) -> None:
+        """Insert pre-formatted rows (e.g. JSONEachRow) that ClickHouse parses itself."""
+        self._connect().raw_insert(f"{self.database}.{table}", insert_block=data, settings=settings, fmt=fmt)
+
     def apply_schema_sync(self) -> None:
         for statement in schema_statements(self.database):
             self.command_sync(statement)
+        for statement in retention_statements(self.database):
+            self.command_sync(statement)
+        if not self.is_embedded:
+            for statement in access_statements(self.database):
+                try:
+                    self.command_sync(statement)
+                except Exception as exc:  # the gateway's own user may lack ACCESS MANAGEMENT
+                    log.warning("could not apply access statement (%s): %.80s", exc, statement)
 
     # Async versions, for the event loop.
     async def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
@@ -91,6 +132,11 @@ class ClickHouse:
         settings: dict[str, Any] | None = None,
     ) -> None:
         await self._run(self.insert_sync, table, rows, column_names, settings)
+
+    async def insert_raw(
+        self, table: str, data: bytes, fmt: str = "JSONEachRow", settings: dict[str, Any] | None = None
+    ) -> None:
+        await self._run(self.insert_raw_sync, table, data, fmt, settings)
 
     async def apply_schema(self) -> None:
         await self._run(self.apply_schema_sync)

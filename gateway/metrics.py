@@ -50,3 +50,18 @@ RATELIMIT_FAIL_OPEN = Counter(
 RATELIMIT_REDIS_UP = Gauge(
     "switchyard_ratelimit_redis_up", "1 while the shared (Redis) rate limiter answers, 0 while failing open"
 )
+EVENTS_EMITTED = Counter("switchyard_usage_events_emitted_total", "Usage events handed to the producer")
+EVENTS_SPOOLED = Counter("switchyard_usage_events_spooled_total", "Usage events written to the disk spool")
+PRODUCER_BUFFERED = Gauge("switchyard_usage_producer_buffered", "Usage events waiting in memory for Kafka")
+SPOOL_FULL = Gauge("switchyard_usage_spool_full", "1 while the usage spool is full and events are being lost")
+CONSUMER_BATCH_ROWS = Histogram(
+    "switchyard_consumer_batch_rows", "Rows per ClickHouse insert",
+    buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000, 25000),
+)
+CONSUMER_DUPLICATES = Counter(
+    "switchyard_consumer_duplicates_total", "Events dropped because their event_id was already loaded"
+)
+CONSUMER_INSERT_ERRORS = Counter(
+    "switchyard_consumer_insert_errors_total", "Failed ClickHouse inserts (retried)"
+)
+CONSUMER_PAUSED = Gauge("switchyard_consumer_paused", "1 while the loader has paused its partitions")

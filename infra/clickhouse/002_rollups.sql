@@ -1,7 +1,7 @@
 -- Hourly rollup per user x model, maintained by a materialized view on every insert into usage_events.
 -- Dashboards aggregate it with plain sum()/quantilesMerge() and GROUP BY, so no FINAL is ever needed.
 -- Inserts deduplicated by token in usage_events are deduplicated here too
--- (the loader inserts with deduplicate_blocks_in_dependent_materialized_views = 1).
+-- (the loader inserts with deduplicate_blocks_in_dependent_materialized_views = 1; tested).
 CREATE TABLE IF NOT EXISTS {database}.usage_hourly
 (
     user_id             UUID,
@@ -26,7 +26,7 @@ SETTINGS non_replicated_deduplication_window = 10000;
 CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.usage_hourly_mv TO {database}.usage_hourly AS
 SELECT
     user_id,
-    toStartOfHour(created_at) AS hour,
+    toStartOfHour(received_at) AS hour,
     routed_model,
     provider,
     count() AS requests,
