@@ -8,13 +8,12 @@ import time
 import uuid
 
 import httpx
-from auth_helpers import User
-from conftest import AuthGateway
 
 from gateway.db import create_pool
 from gateway.keys.gateway_auth import gateway_key_cache
 from gateway.keys.gateway_store import gateway_key_hash
 from gateway.keys.key_cache import GatewayKeyCache
+from tests.auth.auth_helpers import AuthGateway, User
 
 
 def create_key(client: httpx.Client, user: User, name: str = "ci") -> dict:

@@ -9,12 +9,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auth_helpers import UNREACHABLE_PROVIDER_KEY, VALID_PROVIDER_KEY_PREFIX, User
-from conftest import AuthGateway, random_master_key
 
 from gateway.keys.crypto import DecryptionError, Sealed, associated_data, key_ring
 from gateway.keys.provider_keys import user_provider_keys
 from gateway.keys.provider_store import load_provider_keys, rotate_provider_keys
+from tests.auth.auth_helpers import (
+    UNREACHABLE_PROVIDER_KEY,
+    VALID_PROVIDER_KEY_PREFIX,
+    AuthGateway,
+    User,
+    random_master_key,
+)
 
 
 def new_provider_key() -> str:

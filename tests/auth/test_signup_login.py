@@ -7,11 +7,10 @@ import asyncio
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from auth_helpers import PASSWORD, sign_up, unique_email
-from conftest import AuthGateway
 
 from gateway.auth.users import create_user, get_user_by_email
 from gateway.errors import ApiError
+from tests.auth.auth_helpers import PASSWORD, AuthGateway, sign_up, unique_email
 
 
 def login(client: httpx.Client, email: str, password: str = PASSWORD) -> httpx.Response:

@@ -10,8 +10,8 @@ import httpx
 import jwt
 import orjson
 import pytest
-from auth_helpers import User, sign_up
-from conftest import AuthGateway
+
+from tests.auth.auth_helpers import AuthGateway, User, sign_up
 
 PROTECTED = [
     ("GET", "/api/auth/me"),
