@@ -61,6 +61,8 @@ class ClickHouse:
     """A thin async facade over one clickhouse-connect client."""
 
     def __init__(self, url: str, database: str) -> None:
+        if not database.isidentifier():
+            raise ValueError(f"CLICKHOUSE_DATABASE must be a plain identifier, got {database!r}")
         self.url = url
         self.database = database
         self.is_embedded = url.startswith("chdb:")
@@ -69,11 +71,13 @@ class ClickHouse:
         self._client: Client | None = None
 
     def _connect(self) -> Client:
+        """Connect with ``database`` as the default for unqualified table names (created if missing)."""
         if self._client is None:
-            if self.is_embedded:
-                self._client = clickhouse_connect.get_client(dsn=self.url)
-            else:
-                self._client = clickhouse_connect.get_client(dsn=self.url, autogenerate_session_id=False)
+            extra = {} if self.is_embedded else {"autogenerate_session_id": False}
+            bootstrap = clickhouse_connect.get_client(dsn=self.url, **extra)
+            bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            bootstrap.close()
+            self._client = clickhouse_connect.get_client(dsn=self.url, database=self.database, **extra)
         return self._client
 
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -108,6 +112,8 @@ class ClickHouse:
     def apply_schema_sync(self) -> None:
         for statement in schema_statements(self.database):
             self.command_sync(statement)
+        # Unqualified table names (``FROM usage_events``) resolve in our database from now on.
+        self._connect().database = self.database
         for statement in retention_statements(self.database):
             self.command_sync(statement)
         if not self.is_embedded:

@@ -15,7 +15,7 @@ def test_a_request_travels_from_the_sdk_to_analytics(gateway: RunningGateway, ap
     client = openai.OpenAI(base_url=f"{gateway.base_url}/v1", api_key=account.gateway_key, max_retries=0)
 
     reply = client.chat.completions.create(
-        messages=[{"role": "user", "content": "Say hello in French, please."}]
+        model="auto", messages=[{"role": "user", "content": "Say hello in French, please."}]
     )
 
     assert reply.object == "chat.completion"
