@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 from typing import Any
 
 import httpx
@@ -18,6 +20,17 @@ log = logging.getLogger("switchyard.providers")
 # A non-streaming answer arrives only once the whole completion is generated: allow it longer than the
 # idle gap of a stream, but never less.
 MIN_RESPONSE_TIMEOUT_S = 300.0
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verified TLS context for every provider client (building one loads the CA bundle: slow)."""
+    try:
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    except ImportError:  # pragma: no cover - certifi ships with httpx
+        return ssl.create_default_context()
 
 
 class HttpAdapter:
@@ -53,6 +66,7 @@ class HttpAdapter:
             timeout=self._stream_timeout,
             limits=httpx.Limits(max_connections=500, max_keepalive_connections=100, keepalive_expiry=60),
             transport=transport,
+            verify=tls_context(),
             follow_redirects=False,
         )
 

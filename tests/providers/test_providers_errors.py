@@ -8,12 +8,12 @@ import httpx
 import openai
 import orjson
 import pytest
-from provider_helpers import make_call
 
 from gateway.providers import ADAPTER_CLASSES
 from gateway.providers.base import UpstreamError
 from gateway.providers.errors import error_from_exception, parse_retry_after, redact
 from gateway.settings import ProviderConfig
+from tests.providers.provider_helpers import make_call
 
 BASE_URLS = {"openai": "http://up.test/v1", "anthropic": "http://up.test", "google": "http://up.test"}
 PROVIDERS = ["openai", "anthropic", "google"]

@@ -6,7 +6,6 @@ import copy
 from typing import Any
 
 import pytest
-from provider_helpers import PNG_B64, PNG_DATA_URL, WEATHER_TOOL, make_call
 
 from gateway.providers.anthropic_adapter import AnthropicAdapter, build_anthropic_request
 from gateway.providers.base import UpstreamError
@@ -14,6 +13,7 @@ from gateway.providers.gemini_adapter import GeminiAdapter, build_gemini_request
 from gateway.providers.messages import JSON_OBJECT_INSTRUCTION
 from gateway.providers.openai_adapter import build_openai_request
 from gateway.settings import ProviderConfig
+from tests.providers.provider_helpers import PNG_B64, PNG_DATA_URL, WEATHER_TOOL, make_call
 
 
 def text(value: str) -> dict[str, Any]:

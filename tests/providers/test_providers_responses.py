@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from provider_helpers import make_call
 
 from gateway.providers.anthropic_adapter import anthropic_completion
 from gateway.providers.base import UpstreamError, Usage
 from gateway.providers.gemini_adapter import gemini_completion, usage_from_gemini
 from gateway.providers.openai_adapter import openai_completion
+from tests.providers.provider_helpers import make_call
 
 CALL = make_call({"messages": [{"role": "user", "content": "Hi"}]})
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from provider_helpers import WEATHER_TOOL, content_of, make_call, parse_frames, tool_calls_of
-from simulator_server import running_simulator
-from test_providers_requests import CASES
 
 from gateway.providers import ProviderAdapter, UpstreamError, close_adapters, create_adapters
 from gateway.settings import ProviderConfig
+from tests.providers.provider_helpers import WEATHER_TOOL, content_of, make_call, parse_frames, tool_calls_of
+from tests.providers.simulator_server import running_simulator
+from tests.providers.test_providers_requests import CASES
 
 pytestmark = pytest.mark.anyio
 

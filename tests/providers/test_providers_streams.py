@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from provider_helpers import content_of, make_call, parse_frames, sse, tool_calls_of
 
 from gateway.providers import ADAPTER_CLASSES
 from gateway.providers.http_adapter import HttpAdapter
 from gateway.settings import ProviderConfig
+from tests.providers.provider_helpers import content_of, make_call, parse_frames, sse, tool_calls_of
 
 pytestmark = pytest.mark.anyio
 
