@@ -10,8 +10,10 @@ import time
 from collections import OrderedDict
 from uuid import UUID
 
-from gateway.keys.provider_store import load_provider_keys
+from gateway.keys.provider_store import KeyRotationError, load_provider_keys, rotate_provider_keys
 from gateway.state import AppState
+
+__all__ = ["KeyRotationError", "ProviderKeyCache", "rotate_provider_keys", "user_provider_keys"]
 
 _CACHE_KEY = "provider_key_cache"
 
