@@ -193,7 +193,7 @@ def _validate_messages(messages: Any) -> None:
         if role == "assistant" and message.get("tool_calls"):
             pending = [call.get("id") for call in message["tool_calls"]]
             pending_index = index
-        elif "content" not in message or (message["content"] is None and role != "assistant"):
+        elif message.get("content") is None:
             raise OpenAIError(
                 400,
                 f"Missing required parameter: 'messages[{index}].content'.",

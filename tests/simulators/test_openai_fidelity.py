@@ -8,6 +8,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from infra.simulators.answers import count_tokens
 from tests.simulators.sim_harness import HTTP, RunningSimulator, assert_no_extra, sse_frames
 
 KEY = "sim-openai-key"
@@ -203,9 +204,8 @@ def test_reasoning_models_need_max_completion_tokens(client: openai.OpenAI) -> N
     )
     details = completion.usage.completion_tokens_details
     assert details is not None and details.reasoning_tokens == 40
-    assert completion.usage.completion_tokens == 40 + len(
-        __import__("re").findall(r"\w+|[^\w\s]", completion.choices[0].message.content or "")
-    )
+    visible = count_tokens(completion.choices[0].message.content or "")
+    assert completion.usage.completion_tokens == 40 + visible
 
 
 def test_cached_tokens_marker(client: openai.OpenAI) -> None:
