@@ -112,8 +112,6 @@ class ClickHouse:
     def apply_schema_sync(self) -> None:
         for statement in schema_statements(self.database):
             self.command_sync(statement)
-        # Unqualified table names (``FROM usage_events``) resolve in our database from now on.
-        self._connect().database = self.database
         for statement in retention_statements(self.database):
             self.command_sync(statement)
         if not self.is_embedded:
