@@ -8,9 +8,10 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from gateway import analytics, health, models_api
+from gateway import analytics, health, models_api, openapi
 from gateway.auth.routes import routes as auth_routes
 from gateway.chat.breaker import CircuitBreaker
 from gateway.chat.handler import chat_completions
@@ -21,7 +22,11 @@ from gateway.events.producer import UsageProducer
 from gateway.events.topics import ensure_topics
 from gateway.keys.gateway_auth import start_key_cache, stop_key_cache
 from gateway.keys.routes import routes as key_routes
+from gateway.metrics_route import metrics_endpoint
 from gateway.providers import close_adapters, create_adapters
+from gateway.ratelimit import ApiRateLimitMiddleware, with_v1_limits
+from gateway.redis_client import start_redis_services, stop_redis_services
+from gateway.request_id import RequestIdMiddleware
 from gateway.routing.catalog import load_catalog
 from gateway.routing.classifier import warm_up
 from gateway.settings import Settings
@@ -45,14 +50,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     routes = [
         Route("/health", health.health, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *openapi.routes,
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-        Route("/v1/models", models_api.openai_models, methods=["GET"]),
+        Route("/v1/models", with_v1_limits(models_api.openai_models), methods=["GET"]),
         *auth_routes,
         *key_routes,
         *models_api.routes,
         *analytics.routes,
     ]
-    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    middleware = [Middleware(RequestIdMiddleware), Middleware(ApiRateLimitMiddleware)]
+    return Starlette(
+        routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan
+    )
 
 
 async def start_services(settings: Settings) -> AppState:
@@ -84,6 +94,7 @@ async def start_services(settings: Settings) -> AppState:
         adapters=adapters, catalog=catalog,
     )
     state.extras["breaker"] = CircuitBreaker()
+    await start_redis_services(state)
     await start_key_cache(state)
     if settings.run_consumer_in_process:
         from consumers.loader import UsageLoader
@@ -99,6 +110,7 @@ async def start_services(settings: Settings) -> AppState:
 
 async def stop_services(state: AppState) -> None:
     await stop_key_cache(state)
+    await stop_redis_services(state)
     await state.producer.stop()
     loader = state.extras.get("loader")
     if loader is not None:

@@ -48,7 +48,13 @@ async def health(request: Request) -> Response:
         "kafka": await _timed(kafka),
     }
     checks["kafka"]["spool_bytes"] = state.producer.spool.size_bytes
-    healthy = all(c["status"] == "ok" for c in checks.values())
+    redis = state.extras.get("redis")
+    if redis is not None:
+        # Optional: without Redis the gateway keeps serving with per-process limits and no cache.
+        checks["redis"] = await _timed(redis.ping)
+        checks["redis"]["required"] = False
+        checks["redis"]["rate_limits"] = "shared" if checks["redis"]["status"] == "ok" else "per_process"
+    healthy = all(c["status"] == "ok" for c in checks.values() if c.get("required", True))
     return json_response(
         {"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503
     )

@@ -12,6 +12,26 @@ from starlette.responses import Response
 M = TypeVar("M", bound=BaseModel)
 
 MAX_JSON_BODY_BYTES = 10 * 1024 * 1024
+# orjson itself parses up to 1024 levels but serialises only up to 255, so a deeper body could be read
+# and then fail when forwarded; no real request needs more than a few dozen levels.
+MAX_JSON_DEPTH = 64
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """True if containers nest deeper than ``limit`` (iterative: no recursion on hostile input)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -23,7 +43,9 @@ def json_response(content: Any, status: int = 200, headers: dict[str, str] | Non
     )
 
 
-async def read_json(request: Request, max_bytes: int = MAX_JSON_BODY_BYTES) -> Any:
+async def read_json(
+    request: Request, max_bytes: int = MAX_JSON_BODY_BYTES, max_depth: int = MAX_JSON_DEPTH
+) -> Any:
     """The request body as JSON, or an ApiError (413 too large, 415 wrong type, 400 invalid JSON)."""
     from gateway.errors import ApiError
 
@@ -41,9 +63,15 @@ async def read_json(request: Request, max_bytes: int = MAX_JSON_BODY_BYTES) -> A
     if not body:
         raise ApiError(400, "invalid_json", "Request body is empty; expected a JSON object")
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc) or "recursion" in str(exc).lower():
+            raise ApiError(400, "json_too_deep", f"JSON nesting exceeds {max_depth} levels") from None
         raise ApiError(400, "invalid_json", f"Request body is not valid JSON: {exc}") from None
+    # Counting brackets first keeps the walk off ordinary bodies entirely.
+    if body.count(b"[") + body.count(b"{") > max_depth and json_depth_exceeds(data, max_depth):
+        raise ApiError(400, "json_too_deep", f"JSON nesting exceeds {max_depth} levels")
+    return data
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:

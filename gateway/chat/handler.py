@@ -19,12 +19,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway import metrics
+from gateway.cache import CachedAnswer, ResponseCache, StreamCollector, cache_key, cache_policy
 from gateway.chat.validation import validate_chat_request
 from gateway.errors import ApiError, error_body
 from gateway.http import json_response, read_json
 from gateway.keys.gateway_auth import GatewayPrincipal, authenticate_gateway_key
 from gateway.keys.provider_keys import user_provider_keys
 from gateway.providers.base import ChatStream, Completion, UpstreamCall, UpstreamError, Usage
+from gateway.ratelimit import enforce_v1_limits
 from gateway.routing.catalog import Model
 from gateway.routing.classifier import Classification, classify
 from gateway.routing.pricing import cost_usd
@@ -51,6 +53,8 @@ class RequestContext:
     attempts: list[Attempt] = field(default_factory=list)
     client_ip: str = ""
     user_agent: str = ""
+    response_headers: dict[str, str] = field(default_factory=dict)  # X-RateLimit-*
+    cache_store: tuple[ResponseCache, str] | None = None  # where to keep the answer, if cacheable
 
     def elapsed_ms(self) -> float:
         return (time.monotonic() - self.started) * 1000
@@ -74,7 +78,7 @@ def _api_key(state: AppState, provider: str, user_keys: dict[str, str]) -> str:
 
 
 def _metadata_headers(ctx: RequestContext, cost: Decimal | None, cache_hit: bool = False) -> dict[str, str]:
-    headers = {"x-request-id": ctx.request_id}
+    headers = {**ctx.response_headers, "x-request-id": ctx.request_id}
     if ctx.model is not None:
         headers["x-switchyard-routed-to"] = ctx.model.id
     if ctx.classification is not None:
@@ -104,12 +108,13 @@ def _emit(
     http_status: int,
     error_code: str = "",
     first_token_at: float | None = None,
+    cache_hit: bool = False,
 ) -> Decimal:
-    """Record the request's one usage event; returns the cost billed."""
+    """Record the request's one usage event; returns the cost billed (zero for a cache hit)."""
     if ctx.principal is None:
         return Decimal(0)
     usage = usage or Usage()
-    cost = _cost(ctx.model, usage) if ctx.model is not None else Decimal(0)
+    cost = _cost(ctx.model, usage) if ctx.model is not None and not cache_hit else Decimal(0)
     finished = datetime.now(UTC)
     ttft_ms = (first_token_at - ctx.started) * 1000 if first_token_at is not None else None
     event = UsageEvent(
@@ -140,11 +145,13 @@ def _emit(
         latency_ms=round(ctx.elapsed_ms(), 3),
         ttft_ms=round(ttft_ms, 3) if ttft_ms is not None else None,
         attempts=ctx.attempts,
+        cache_hit=cache_hit,
         client_ip_hash=_ip_hash(ctx.client_ip),
         user_agent=ctx.user_agent[:256],
     )
     state.producer.emit(event)
     metrics.REQUESTS.labels(status=status, model=event.routed_model, provider=event.provider).inc()
+    metrics.REQUEST_SECONDS.labels(stream="true" if ctx.stream else "false").observe(event.latency_ms / 1000)
     return cost
 
 
@@ -159,7 +166,10 @@ async def chat_completions(request: Request) -> Response:
     )
     try:
         ctx.principal = await authenticate_gateway_key(state, request.headers.get("authorization"))
-        body = validate_chat_request(await read_json(request))
+        ctx.response_headers = await enforce_v1_limits(state, ctx.principal, ctx.client_ip)
+        body = validate_chat_request(
+            await read_json(request, state.settings.max_body_bytes, state.settings.max_json_depth)
+        )
         ctx.requested_model = body.get("model") or "auto"
         ctx.stream = bool(body.get("stream"))
         ctx.classification = classify(body)
@@ -170,19 +180,22 @@ async def chat_completions(request: Request) -> Response:
             )
         except RoutingError as exc:
             raise ApiError(exc.status, exc.code, exc.message, exc.details) from None
+        hit = await _cache_lookup(state, ctx, request, body, candidates[0])
+        if hit is not None:
+            return _serve_hit(state, ctx, body, hit)
         if ctx.stream:
             return await _stream(state, ctx, body, candidates, user_keys)
         return await _complete(state, ctx, body, candidates, user_keys)
     except ApiError as exc:
         _emit(state, ctx, usage=None, status=_status_for(exc.status), http_status=exc.status,
               error_code=exc.code)
-        headers = {**exc.headers, "x-request-id": ctx.request_id}
+        headers = {**ctx.response_headers, **exc.headers, "x-request-id": ctx.request_id}
         return json_response(error_body(exc.status, exc.code, exc.message, exc.details),
                              status=exc.status, headers=headers)
     except UpstreamError as exc:
         _emit(state, ctx, usage=None, status=_status_for(exc.status, exc.code), http_status=exc.status,
               error_code=exc.code)
-        headers = {"x-request-id": ctx.request_id}
+        headers = {**ctx.response_headers, "x-request-id": ctx.request_id}
         if exc.retry_after is not None:
             headers["retry-after"] = str(int(exc.retry_after + 0.999))
         return json_response(exc.to_body(), status=exc.status, headers=headers)
@@ -230,14 +243,17 @@ async def _with_fallbacks(state, ctx, body, candidates, user_keys, open_fn) -> A
             latency = (time.perf_counter() - started) * 1000
             ctx.attempts.append(Attempt(model=model.id, provider=model.provider, outcome=exc.code,
                                         latency_ms=round(latency, 3), http_status=exc.status))
+            metrics.UPSTREAM_SECONDS.labels(model.provider, model.id, exc.code).observe(latency / 1000)
             if not exc.retryable:
                 raise
+            metrics.FALLBACKS.labels(from_provider=model.provider, reason=exc.code).inc()
             breaker.record_failure(model.provider)
             last_error = exc
             log.warning("attempt on %s failed with %s; falling back", model.id, exc.code,
                         extra={"request_id": ctx.request_id})
             continue
         latency = (time.perf_counter() - started) * 1000
+        metrics.UPSTREAM_SECONDS.labels(model.provider, model.id, "ok").observe(latency / 1000)
         ctx.attempts.append(Attempt(model=model.id, provider=model.provider, outcome="ok",
                                     latency_ms=round(latency, 3), http_status=200))
         breaker.record_success(model.provider)
@@ -253,6 +269,10 @@ async def _complete(state, ctx, body, candidates, user_keys) -> Response:
     cost = _emit(state, ctx, usage=completion.usage, status="ok", http_status=200,
                  first_token_at=None)
     answer = completion.body
+    if ctx.cache_store is not None:
+        cache, key = ctx.cache_store
+        cache.put_later(key, CachedAnswer(ctx.model.id, ctx.model.provider, answer.get("choices") or [],
+                                          completion.usage, cost, answer.get("system_fingerprint")))
     answer["gateway_metadata"] = {
         "routed_to": ctx.model.id,
         "provider": ctx.model.provider,
@@ -271,10 +291,14 @@ async def _stream(state, ctx, body, candidates, user_keys) -> Response:
         state, ctx, body, candidates, user_keys, lambda adapter, call: adapter.open_stream(call)
     )
 
+    collector = StreamCollector(ctx.cache_store[0].max_entry_bytes) if ctx.cache_store else None
+
     async def frames() -> AsyncIterator[bytes]:
         finished = False
         try:
             async for frame in stream:
+                if collector is not None:
+                    collector.feed(frame)
                 yield frame
             finished = True
         finally:
@@ -287,9 +311,65 @@ async def _stream(state, ctx, body, candidates, user_keys) -> Response:
                 status, http_status, code = "cancelled", 499, "client_disconnected"
             else:
                 status, http_status, code = "ok", 200, ""
-            _emit(state, ctx, usage=stream.usage, status=status, http_status=http_status,
-                  error_code=code, first_token_at=stream.first_token_at)
+            cost = _emit(state, ctx, usage=stream.usage, status=status, http_status=http_status,
+                         error_code=code, first_token_at=stream.first_token_at)
+            choices = collector.choices() if collector is not None and status == "ok" else None
+            if choices and ctx.cache_store is not None:
+                cache, key = ctx.cache_store
+                cache.put_later(key, CachedAnswer(ctx.model.id, ctx.model.provider, choices, stream.usage,
+                                                  cost, collector.system_fingerprint))
 
     headers = _metadata_headers(ctx, None)
     headers["cache-control"] = "no-cache"
     return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)
+
+
+def _response_cache(state: AppState) -> ResponseCache | None:
+    return state.extras.get("response_cache")
+
+
+async def _cache_lookup(
+    state: AppState, ctx: RequestContext, request: Request, body: dict, primary: Model
+) -> CachedAnswer | None:
+    """A cached answer to serve, if the request may use the cache; arms ``ctx.cache_store`` on a miss."""
+    cache = _response_cache(state)
+    if cache is None:
+        return None
+    policy = cache_policy(state.settings, request.headers, body, str(ctx.principal.key_id))
+    if not policy.used:
+        metrics.CACHE_LOOKUPS.labels(result="bypass").inc()
+        return None
+    key = cache_key(str(ctx.principal.user_id), primary.id, body)
+    if policy.read:
+        hit = await cache.get(key)
+        if hit is not None:
+            return hit
+    if policy.write:
+        ctx.cache_store = (cache, key)
+    return None
+
+
+def _serve_hit(state: AppState, ctx: RequestContext, body: dict, hit: CachedAnswer) -> Response:
+    """The cached answer under this request's id: no provider call, no cost."""
+    ctx.model = state.catalog.get(hit.model) or ctx.model
+    created = int(time.time())
+    _emit(state, ctx, usage=None, status="ok", http_status=200, cache_hit=True)
+    metrics.CACHE_SAVED_USD.inc(float(hit.cost_usd))
+    headers = _metadata_headers(ctx, Decimal(0), cache_hit=True)
+    if ctx.stream:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        headers["cache-control"] = "no-cache"
+        frames = hit.frames(ctx.request_id, created, include_usage)
+        return StreamingResponse(iter(frames), media_type="text/event-stream", headers=headers)
+    answer = hit.completion_body(ctx.request_id, created)
+    answer["gateway_metadata"] = {
+        "routed_to": hit.model,
+        "provider": hit.provider,
+        "complexity": ctx.classification.complexity if ctx.classification else "",
+        "cost_usd": 0.0,
+        "latency_ms": round(ctx.elapsed_ms(), 3),
+        "cache_hit": True,
+        "request_id": ctx.request_id,
+        "attempts": 0,
+    }
+    return json_response(answer, headers=headers)

@@ -119,4 +119,42 @@ def validate_chat_request(body: Any) -> dict[str, Any]:
         or response_format.get("type") not in ("text", "json_object", "json_schema")
     ):
         raise _fail("response_format.type", "must be text, json_object or json_schema")
+    if response_format is not None and response_format["type"] == "json_schema":
+        schema = response_format.get("json_schema")
+        if not isinstance(schema, dict) or not isinstance(schema.get("name"), str):
+            raise _fail("response_format.json_schema.name", "is required")
+    _check_types(body)
     return body
+
+
+# Optional fields and the JSON types they must have when present (null is always accepted).
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "seed": (int,),
+    "logit_bias": (dict,),
+    "tool_choice": (str, dict),
+    "parallel_tool_calls": (bool,),
+    "logprobs": (bool,),
+    "user": (str,),
+    "metadata": (dict,),
+    "store": (bool,),
+    "reasoning_effort": (str,),
+}
+
+
+def _check_types(body: dict[str, Any]) -> None:
+    for name, types in _FIELD_TYPES.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            expected = " or ".join(_JSON_NAMES[t] for t in types)
+            raise _fail(name, f"must be {expected}")
+    _check_int(body, "top_logprobs", 0, 20)
+    bias = body.get("logit_bias")
+    if isinstance(bias, dict) and not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and -100 <= v <= 100 for v in bias.values()
+    ):
+        raise _fail("logit_bias", "values must be numbers between -100 and 100")
+
+
+_JSON_NAMES = {int: "an integer", dict: "an object", str: "a string", bool: "a boolean"}

@@ -1,0 +1,67 @@
+"""Every HTTP response gets an ``x-request-id``, a metrics sample and one structured access-log line.
+
+A pure ASGI middleware: it only looks at the response start, so streaming bodies pass untouched.
+Routes that make their own id (the chat handler's ``chatcmpl-...``) keep it. The log line carries
+method, route template, status and duration: never headers, query strings or bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway import metrics
+
+log = logging.getLogger("switchyard.access")
+
+HEADER = b"x-request-id"
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_urlsafe(12)
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, request_id
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                existing = next((v for k, v in headers if k.lower() == HEADER), None)
+                if existing is None:
+                    headers.append((HEADER, request_id.encode()))
+                    message = {**message, "headers": headers}
+                else:
+                    request_id = existing.decode("latin-1")
+                route = _route_template(scope)
+                metrics.HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
+                metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "%s %s %d %.1fms", scope["method"], _route_template(scope), status,
+                (time.perf_counter() - started) * 1000, extra={"request_id": request_id},
+            )  # fmt: skip
