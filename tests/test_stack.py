@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import urllib.request
 from pathlib import Path
 
 import asyncpg
@@ -131,3 +132,32 @@ def test_database_url_given_means_postgres_is_not_started(tmp_path: Path) -> Non
     assert stack.services == {}
     assert not (tmp_path / "postgres").exists()
     stack.stop()
+
+
+def _health(base_url: str) -> int:
+    with urllib.request.urlopen(f"{base_url.removesuffix('/v1')}/health", timeout=5) as response:
+        return response.status
+
+
+def test_simulators_start_stop_and_restart_one_provider(tmp_path: Path) -> None:
+    ports = StackPorts.free()
+    stack = LocalStack(tmp_path, ports, services=("simulators",))
+    children_before = _child_pids()
+    try:
+        endpoints = stack.start()
+        assert endpoints.openai_base_url == f"http://127.0.0.1:{ports.openai}/v1"
+        bases = [endpoints.openai_base_url, endpoints.anthropic_base_url, endpoints.google_base_url]
+        assert [_health(base) for base in bases] == [200, 200, 200]
+
+        stack.stop_service("anthropic")
+        assert not _accepts(ports.anthropic)
+        assert _health(endpoints.openai_base_url) == 200
+        stack.start_service("anthropic")
+        assert _health(endpoints.anthropic_base_url) == 200
+
+        stack.kill_service("google")
+        assert not _accepts(ports.google)
+    finally:
+        stack.stop()
+    assert _child_pids() - children_before == set()
+    assert (tmp_path / "logs" / "openai.log").exists()
