@@ -39,7 +39,6 @@ DATABASE = "switchyard"
 class PostgresService(Service):
     name = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: roll back open transactions, then exit
-    ready_timeout = 30.0
 
     def __init__(self, pgdata: Path, logs_dir: Path, port: int) -> None:
         super().__init__(logs_dir)

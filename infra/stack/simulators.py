@@ -18,7 +18,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 class SimulatorService(Service):
     stop_timeout = 10.0
-    ready_timeout = 30.0
 
     def __init__(self, provider: str, logs_dir: Path, port: int) -> None:
         super().__init__(logs_dir)
