@@ -1,58 +1,37 @@
-"""Streaming export encoders: CSV (RFC 4180 quoting via the csv module) and a JSON array."""
+"""Streaming export encoders: CSV (RFC 4180 quoting by the csv module) and one JSON array."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import AsyncIterator
-from operator import itemgetter
 from typing import Any
 
-import orjson
-
-from gateway.analytics.request_log import EXPORT_COLUMNS
+from gateway.analytics.export_query import EXPORT_COLUMNS
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
-_BOOL_COLUMNS = {i for i, name in enumerate(EXPORT_COLUMNS) if name in ("cache_hit", "stream")}
-_values = itemgetter(*EXPORT_COLUMNS)
 
-
-def _csv_values(row: dict[str, Any]) -> list[Any]:
-    values = list(_values(row))
-    for i in _BOOL_COLUMNS:
-        values[i] = "true" if values[i] else "false"
-    return values
-
-
-async def csv_stream(chunks: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[bytes]:
-    """A header line, then one CSV record per row; one ``bytes`` piece per chunk of rows."""
+async def csv_stream(chunks: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
+    """A header line, then one CSV record per row; one ``bytes`` piece per chunk."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     yield buffer.getvalue().encode()
-    async for rows in chunks:
+    async for records in chunks:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows(map(_csv_values, rows))
+        writer.writerows(records)
         yield buffer.getvalue().encode()
 
 
-def _json_row(row: dict[str, Any]) -> dict[str, Any]:
-    record = {name: row[name] for name in EXPORT_COLUMNS}
-    record["cost_usd"] = orjson.Fragment(record["cost_usd"])  # ClickHouse's exact decimal text
-    return record
-
-
-async def json_stream(chunks: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[bytes]:
-    """One JSON array of row objects, written a chunk at a time."""
+async def json_stream(chunks: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
+    """``[`` + the JSON objects ClickHouse rendered, comma-separated + ``]``; one piece per chunk."""
     yield b"["
-    first = True
-    async for rows in chunks:
-        body = orjson.dumps([_json_row(r) for r in rows])[1:-1]
-        if body:
-            yield body if first else b"," + body
-            first = False
+    separator = ""
+    async for records in chunks:
+        yield (separator + ",".join(records)).encode()
+        separator = ","
     yield b"]"
 
 
