@@ -72,7 +72,10 @@ async def start_services(settings: Settings) -> AppState:
     await asyncio.to_thread(warm_up)
     db = await create_pool(settings.database_url)
     clickhouse = ClickHouse(settings.clickhouse_url, settings.clickhouse_database)
-    await clickhouse.apply_schema()
+    if settings.run_consumer_in_process:
+        # The process that loads usage events owns the schema; a separate consumer (or `setup`)
+        # applies it otherwise, and this process opens ClickHouse lazily for analytics only.
+        await clickhouse.apply_schema()
     await ensure_topics(
         settings.kafka_bootstrap_servers,
         {settings.usage_topic: settings.usage_topic_partitions, settings.usage_dlq_topic: 1},
