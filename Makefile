@@ -4,7 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint fmt bench bench-route bench-stream bench-pipeline bench-analytics eval-router clean
+.PHONY: setup system-deps run test lint fmt fuzz eval-router bench bench-route bench-stream \
+        bench-pipeline bench-analytics clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +13,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+system-deps:
+	@bash infra/system-deps.sh
+
+setup: $(STAMP) system-deps
 
 run: setup
 	$(PY) -m infra.run
@@ -26,11 +30,26 @@ lint: setup
 fmt: setup
 	$(VENV)/bin/ruff format .
 
+fuzz: setup
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
+
 eval-router: setup
 	$(PY) -m bench.eval_router
 
+bench: setup
+	$(PY) -m bench.gateway_bench $(BENCH_ARGS)
+
 bench-route: setup
 	$(PY) -m bench.bench_route
+
+bench-stream: setup
+	$(PY) -m bench.bench_stream
+
+bench-pipeline: setup
+	$(PY) -m bench.bench_pipeline
+
+bench-analytics: setup
+	$(PY) -m bench.bench_analytics $(BENCH_ARGS)
 
 clean:
 	rm -rf .data $(VENV) infra/kafka/libs
