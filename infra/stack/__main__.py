@@ -27,7 +27,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m infra.stack", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "check"])
     parser.add_argument("--data-dir", type=Path, default=Path(".data"), help="state and logs (default .data)")
-    parser.add_argument("--no-simulators", action="store_true", help="start only Postgres and Kafka")
+    parser.add_argument("--no-simulators", action="store_true", help="do not start the provider simulators")
     return parser.parse_args(argv)
 
 
