@@ -55,10 +55,13 @@ async def setup(settings: Settings) -> None:
 async def rotate_keys(settings: Settings) -> None:
     from gateway.db import create_pool
     from gateway.keys.provider_keys import rotate_provider_keys
+    from gateway.keys.provider_store import KeyRotationError
 
     pool = await create_pool(settings.database_url)
     try:
         count = await rotate_provider_keys(pool, settings)
+    except KeyRotationError as exc:
+        raise SystemExit(f"rotate-keys: {exc}") from None
     finally:
         await pool.close()
     print(f"re-encrypted {count} provider key(s) under the current master key")
