@@ -1,7 +1,7 @@
 """The one Redis connection pool a gateway process shares between rate limiting and the response cache.
 
-Timeouts are short and there are no retries: Redis sits on the hot path, and every caller has a
-fallback (fail-open limiting, cache miss), so a slow Redis must cost milliseconds, never seconds.
+Timeouts are short and there is one immediate retry at most: Redis sits on the hot path, and every
+caller has a fallback (fail-open limiting, cache miss), so a slow Redis costs milliseconds, not seconds.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def connect_redis(url: str, timeout_s: float = SOCKET_TIMEOUT_S) -> aioredis.Red
         url,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1),  # one immediate retry: reconnects a pooled socket after a restart
         max_connections=200,
         decode_responses=False,
     )
