@@ -48,7 +48,7 @@ FROM (
         e.http_status AS http_status, e.input_tokens AS input_tokens,
         e.cached_input_tokens AS cached_input_tokens, e.output_tokens AS output_tokens,
         e.reasoning_tokens AS reasoning_tokens, e.cost_usd AS cost_usd,
-        round(e.latency_ms, 2) AS latency_ms, round(e.ttft_ms, 2) AS ttft_ms,
+        round(toFloat64(e.latency_ms), 2) AS latency_ms, round(toFloat64(e.ttft_ms), 2) AS ttft_ms,
         e.cache_hit AS cache_hit, e.stream AS stream, toString(e.user_agent) AS user_agent,
         toString(e.created_at) AS cursor_at
     FROM {db:Identifier}.usage_events AS e

@@ -127,6 +127,6 @@ def export_range(query: QueryParams, now: datetime, tz: ZoneInfo) -> ExportRange
         raise invalid("from", "from must be earlier than to")
     if end - start > MAX_EXPORT_RANGE:
         limit = MAX_EXPORT_RANGE.days
-        message = f"the export range may span at most {limit} days; split it into several exports"
+        message = f"from and to may be at most {limit} days apart; split the export into several ranges"
         raise invalid("from" if raw_from else "to", message)
     return ExportRange(start, end, from_label, to_label)

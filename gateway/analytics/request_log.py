@@ -21,7 +21,7 @@ _ROW_COLUMNS = """
     e.routed_model AS model, e.requested_model AS requested_model, e.provider AS provider,
     e.complexity AS complexity, e.status AS status,
     e.input_tokens AS input_tokens, e.output_tokens AS output_tokens, toString(e.cost_usd) AS cost_usd,
-    round(e.latency_ms, 2) AS latency_ms, e.cache_hit AS cache_hit, e.stream AS stream
+    round(toFloat64(e.latency_ms), 2) AS latency_ms, e.cache_hit AS cache_hit, e.stream AS stream
 """
 
 PAGE_SQL = f"""
