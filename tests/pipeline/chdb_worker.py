@@ -1,0 +1,43 @@
+"""Run ClickHouse work on a chdb path in a separate process and print the results as JSON.
+
+chdb allows one engine (one path) per process, and the test process already holds the gateway's, so
+tests reach their own chdb paths through this script: ``python chdb_worker.py`` with a JSON request
+on stdin: ``{"url": "chdb:///path", "database": "db", "actions": [...]}``; each action is one of
+``{"apply_schema": true}``, ``{"query": sql, "params": {...}}``, ``{"command": sql}`` or
+``{"insert": [base64 JSONEachRow, settings]}``. Prints ``[result, ...]`` (query rows or null).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from typing import Any
+
+from gateway.clickhouse import ClickHouse
+
+
+def run(request: dict[str, Any]) -> list[Any]:
+    clickhouse = ClickHouse(request["url"], request["database"])
+    results: list[Any] = []
+    for action in request["actions"]:
+        if action.get("apply_schema"):
+            clickhouse.apply_schema_sync()
+            results.append(None)
+        elif "query" in action:
+            results.append(clickhouse.query_sync(action["query"], action.get("params")))
+        elif "command" in action:
+            clickhouse.command_sync(action["command"])
+            results.append(None)
+        elif "insert" in action:
+            data, settings = action["insert"]
+            clickhouse.insert_raw_sync("usage_events", base64.b64decode(data), "JSONEachRow", settings)
+            results.append(None)
+        else:
+            raise ValueError(f"unknown action {action!r}")
+    return results
+
+
+if __name__ == "__main__":
+    output = run(json.load(sys.stdin))
+    json.dump(output, sys.stdout, default=str)
