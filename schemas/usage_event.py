@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 SCHEMA_VERSION = 1
 
@@ -27,8 +27,13 @@ UInt16 = Annotated[int, Field(ge=0, le=0xFFFF)]
 UInt32 = Annotated[int, Field(ge=0, le=0xFFFF_FFFF)]
 Millis = Annotated[float, Field(ge=0, le=1e9)]
 ShortText = Annotated[str, Field(max_length=256)]
-# Decimal(18, 9) in ClickHouse: up to 999,999,999.999999999 USD, nano-dollar precision.
-Usd = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=9, allow_inf_nan=False)]
+# Decimal(18, 9) in ClickHouse: up to 999,999,999.999999999 USD, nano-dollar precision. On the wire a
+# fixed-point string ("0.000000008", never "8E-9"): exact, and readable by any JSON consumer.
+Usd = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, decimal_places=9, allow_inf_nan=False),
+    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
+]
 
 
 def uuid7() -> uuid.UUID:

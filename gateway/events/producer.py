@@ -258,6 +258,7 @@ class UsageProducer:
         """Hand one record batch to aiokafka; ``pending`` lists it (future unset until accepted)."""
         pending.append((None, chunk))
         future = await kafka.send_batch(builder, self.topic, partition=partition)
+        future.add_done_callback(_retrieve_exception)  # a failure is handled via ``pending``
         pending[-1] = (future, chunk)
 
     def _partition_of(self, key: bytes, partitions: list[int]) -> int:
@@ -307,3 +308,8 @@ class UsageProducer:
 
 def _succeeded(future: asyncio.Future[object] | None) -> bool:
     return future is not None and future.done() and not future.cancelled() and future.exception() is None
+
+
+def _retrieve_exception(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
