@@ -48,6 +48,8 @@ def _check_message(i: int, message: Any) -> None:
     role = message.get("role")
     if role not in ROLES:
         raise _fail(f"{where}.role", f"must be one of {sorted(ROLES)}")
+    if role == "tool" and not isinstance(message.get("tool_call_id"), str):
+        raise _fail(f"{where}.tool_call_id", "is required for tool messages")
     content = message.get("content")
     if content is None:
         if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
@@ -68,8 +70,6 @@ def _check_message(i: int, message: Any) -> None:
             image = part.get("image_url")
             if not isinstance(image, dict) or not isinstance(image.get("url"), str):
                 raise _fail(f"{where}.content[{j}].image_url.url", "must be a string")
-    if role == "tool" and not isinstance(message.get("tool_call_id"), str):
-        raise _fail(f"{where}.tool_call_id", "is required for tool messages")
 
 
 def validate_chat_request(body: Any) -> dict[str, Any]:
