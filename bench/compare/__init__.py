@@ -1,0 +1,1 @@
+"""Side-by-side gateway benchmark: Switchyard, LiteLLM and Portkey in front of one fast mock upstream."""
