@@ -128,8 +128,11 @@ class UsageProducer:
     # ---- background delivery ------------------------------------------------------------------
     async def _run(self) -> None:
         stopping = self._stop_requested
+        reported = 0
         while True:
             metrics.PRODUCER_BUFFERED.set(len(self.buffer))
+            metrics.EVENTS_EMITTED.inc(self.emitted - reported)  # counted here, off the request path
+            reported = self.emitted
             if not self.buffer and self.spool.is_empty():
                 if stopping.is_set():
                     return
