@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
@@ -34,9 +35,16 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def _json_default(value: Any) -> Any:
+    """Types orjson does not know: Decimal (prices, costs) becomes a JSON number."""
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS),
+        orjson.dumps(content, default=_json_default, option=orjson.OPT_NON_STR_KEYS),
         status_code=status,
         headers=headers,
         media_type="application/json",

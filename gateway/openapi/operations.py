@@ -37,6 +37,7 @@ class Operation:
     ok: dict[int, type[BaseModel] | str | None] = field(default_factory=dict)  # str: a media type
     errors: tuple[int, ...] = ()
     description: str = ""
+    streams: bool = False  # 200 may also be text/event-stream (stream=true)
 
 
 # Errors any route of a kind can answer.
@@ -61,8 +62,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/docs", "Interactive API documentation", "operator", ok={200: "text/html"}),
     Operation("POST", "/v1/chat/completions", "Create a chat completion (OpenAI-compatible)", "v1",
               auth=GATEWAY_KEY, body=m.ChatCompletionRequest, params=(_cache_header,),
-              ok={200: m.ChatCompletion}, errors=(*BODY_ERRORS, 401, 402, 403, 404, 422, *RATE_LIMITED,
-                                                  500, 502, 503, 504),
+              ok={200: m.ChatCompletion}, streams=True,
+              errors=(*BODY_ERRORS, 401, 402, 403, 404, 422, *RATE_LIMITED, 500, 502, 503, 504),
               description="With stream=true the answer is a text/event-stream of chat.completion.chunk "
                           "objects ending with [DONE]. Every response carries X-RateLimit-Limit, "
                           "X-RateLimit-Remaining and X-RateLimit-Reset; a 429 also carries Retry-After."),

@@ -98,6 +98,8 @@ def _response(op: Operation, status: int, payload: type[BaseModel] | str | None)
     response: dict[str, Any] = {"description": _DESCRIPTIONS.get(status, "Response")}
     if isinstance(payload, type):
         response["content"] = {"application/json": {"schema": _ref(payload)}}
+        if op.streams and status == 200:
+            response["content"]["text/event-stream"] = {"schema": {"type": "string"}}
     elif isinstance(payload, str):
         response["content"] = {media: {"schema": {}} for media in payload.split(",")}
     if op.path.startswith(("/v1/", "/api/")) and status != 401:

@@ -1,0 +1,47 @@
+"""Every route, fuzzed from the OpenAPI document with valid and invalid data, authenticated:
+no 5xx, and every response matches the document. Bounded here; ``make fuzz`` runs it longer."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+
+from gateway.openapi import build_openapi
+from tests.conftest import RunningGateway
+from tests.fuzz.fuzzing import CHECKS, Credentials, examples_per_operation
+
+EXAMPLES = examples_per_operation(8)
+SCHEMA = schemathesis.openapi.from_dict(build_openapi([]))
+OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operations()}
+
+
+@pytest.fixture(scope="module")
+def credentials(gateway: RunningGateway) -> Credentials:
+    return Credentials.sign_up(gateway.base_url, f"fuzz-{time.time_ns()}@example.com")
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
+@pytest.mark.parametrize("label", sorted(OPERATIONS))
+def test_api_conforms_to_its_document(
+    label: str, mode: GenerationMode, gateway: RunningGateway, credentials: Credentials
+) -> None:
+    operation = OPERATIONS[label]
+    headers = credentials.headers_for(operation.method, operation.path)
+
+    @settings(
+        max_examples=EXAMPLES, deadline=None, database=None,
+        phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+    )  # fmt: skip
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def run(case: schemathesis.Case) -> None:
+        case.call_and_validate(base_url=gateway.base_url, headers=dict(headers), checks=CHECKS, timeout=60)
+
+    try:
+        run()
+    except Unsatisfiable:
+        pytest.skip(f"{label} has no parameter or body that {mode.value} data can be made for")
