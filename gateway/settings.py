@@ -26,13 +26,14 @@ def _consumer_in_process(clickhouse_url: str) -> bool:
     return mode in ("1", "true", "yes")
 
 
-def _plan_limits(raw: str) -> dict[str, int]:
-    """``RATE_LIMIT_PLANS="pro:600,team:1200"``: per-plan requests per minute for each gateway key."""
-    limits = {}
+def _plan_limits(raw: str) -> dict[str, tuple[int, int | None]]:
+    """``RATE_LIMIT_PLANS="pro:600:1000,team:1200"``: per plan, requests per minute per gateway key and,
+    optionally, per client IP (absent: ``RATE_LIMIT_PER_IP``). Malformed entries are ignored."""
+    limits: dict[str, tuple[int, int | None]] = {}
     for item in raw.split(","):
-        plan, _, limit = item.strip().partition(":")
-        if plan and limit.strip().isdigit():
-            limits[plan.strip()] = int(limit)
+        plan, *numbers = (part.strip() for part in item.split(":"))
+        if plan and 1 <= len(numbers) <= 2 and all(n.isdigit() and int(n) > 0 for n in numbers):
+            limits[plan] = (int(numbers[0]), int(numbers[1]) if len(numbers) == 2 else None)
     return limits
 
 
@@ -75,7 +76,7 @@ class Settings:
     redis_url: str = ""  # empty: no shared limiter (per-process limits) and no response cache
     rate_limit_per_key: int = 60  # requests per minute per gateway key
     rate_limit_per_ip: int = 100  # requests per minute per client IP on /v1
-    rate_limit_plans: dict[str, int] = field(default_factory=dict)  # plan -> per-key limit override
+    rate_limit_plans: dict[str, tuple[int, int | None]] = field(default_factory=dict)  # plan -> (key, ip)
     rate_limit_api_per_ip: int = 300  # /api/* requests per minute per client IP
     rate_limit_auth_per_ip: int = 20  # signup/login/refresh attempts per minute per client IP
 

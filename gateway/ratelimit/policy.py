@@ -17,16 +17,16 @@ def ip_subject(ip: str) -> str:
     return hashlib.sha256(b"switchyard-rl-ip:" + ip.encode()).hexdigest()[:24]
 
 
-def key_limit(settings: Settings, plan: str) -> int:
-    return settings.rate_limit_plans.get(plan, settings.rate_limit_per_key)
+def plan_limits(settings: Settings, plan: str) -> tuple[int, int]:
+    """Per-minute limits (per key, per IP) of a plan: its override from RATE_LIMIT_PLANS, or the defaults."""
+    key_limit, ip_limit = settings.rate_limit_plans.get(plan, (settings.rate_limit_per_key, None))
+    return key_limit, ip_limit or settings.rate_limit_per_ip
 
 
 def v1_limits(settings: Settings, key_id: str, plan: str, client_ip: str) -> list[Limit]:
     """A /v1 request counts against its gateway key and its client IP, atomically."""
-    return [
-        Limit(f"key:{key_id}", key_limit(settings, plan)),
-        Limit(f"ip:{ip_subject(client_ip)}", settings.rate_limit_per_ip),
-    ]
+    key_limit, ip_limit = plan_limits(settings, plan)
+    return [Limit(f"key:{key_id}", key_limit), Limit(f"ip:{ip_subject(client_ip)}", ip_limit)]
 
 
 def api_limits(settings: Settings, path: str, client_ip: str) -> list[Limit]:

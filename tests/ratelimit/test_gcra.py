@@ -104,3 +104,17 @@ def test_local_gcra_earns_requests_back_over_time() -> None:
     assert again.allowed and again.subjects[0].remaining == 0
     now[0] += 10
     assert gcra.check(limits).subjects[0].remaining == 1
+
+
+def test_plan_overrides_from_the_environment(monkeypatch) -> None:
+    from gateway.ratelimit.policy import plan_limits
+    from gateway.settings import Settings
+
+    monkeypatch.setenv("RATE_LIMIT_PLANS", "pro:600:1000, team:1200, bad:x, zero:0")
+    monkeypatch.setenv("RATE_LIMIT_PER_KEY", "60")
+    monkeypatch.setenv("RATE_LIMIT_PER_IP", "100")
+    settings = Settings.from_env()
+    assert settings.rate_limit_plans == {"pro": (600, 1000), "team": (1200, None)}
+    assert plan_limits(settings, "pro") == (600, 1000)
+    assert plan_limits(settings, "team") == (1200, 100)
+    assert plan_limits(settings, "free") == (60, 100)
