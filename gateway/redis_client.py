@@ -34,7 +34,7 @@ def connect_redis(url: str, timeout_s: float = SOCKET_TIMEOUT_S) -> aioredis.Red
 
 
 async def start_redis_services(state: AppState) -> None:
-    """The shared rate limiter and the response cache (both need ``REDIS_URL``; the limiter works without)."""
+    """The shared rate limiter, login throttle and response cache (``REDIS_URL``; limits work without)."""
     from gateway.cache import ResponseCache
     from gateway.ratelimit import RateLimiter
 
@@ -42,6 +42,10 @@ async def start_redis_services(state: AppState) -> None:
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
     state.extras["redis"] = redis
     state.extras["rate_limiter"] = RateLimiter(redis)
+    if redis is not None:
+        from gateway.ratelimit.login_throttle import RedisLoginThrottle
+
+        state.extras["login_throttle"] = RedisLoginThrottle(redis)  # read by the login route
     if redis is not None and settings.cache_enabled:
         state.extras["response_cache"] = ResponseCache(
             redis, settings.cache_ttl_s, settings.cache_max_entry_bytes
