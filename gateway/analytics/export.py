@@ -7,6 +7,8 @@ import io
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
+
 from gateway.analytics.export_query import EXPORT_COLUMNS
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
@@ -25,13 +27,22 @@ async def csv_stream(chunks: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
         yield buffer.getvalue().encode()
 
 
+_COST = EXPORT_COLUMNS.index("cost_usd")
+
+
+def _json_object(record: tuple[Any, ...]) -> dict[str, Any]:
+    values = list(record)
+    values[_COST] = orjson.Fragment(values[_COST])  # exact decimal digits as a JSON number
+    return dict(zip(EXPORT_COLUMNS, values, strict=True))
+
+
 async def json_stream(chunks: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
-    """``[`` + the JSON objects ClickHouse rendered, comma-separated + ``]``; one piece per chunk."""
+    """One JSON array of row objects, written one chunk at a time."""
     yield b"["
-    separator = ""
+    separator = b""
     async for records in chunks:
-        yield (separator + ",".join(records)).encode()
-        separator = ","
+        yield separator + orjson.dumps([_json_object(r) for r in records])[1:-1]
+        separator = b","
     yield b"]"
 
 

@@ -2,7 +2,7 @@
 
 Each chunk is one short range read on the ordering key (user_id, created_at, event_id), so memory is
 bounded by one chunk however long the export, and other queries interleave between chunks. ClickHouse
-renders each record (a tuple of CSV-ready values, or a finished JSON object), so Python only writes.
+renders each record as one tuple of ready values (text for CSV), so Python does little more than write.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ _CSV_TEXT = {
     "cost_usd": "toString(cost_usd)",
 }
 _CSV_RECORD = "tuple(" + ", ".join(_CSV_TEXT.get(c, c) for c in EXPORT_COLUMNS) + ")"
-_JSON_RECORD = "formatRowNoNewline('JSONEachRow', " + ", ".join(EXPORT_COLUMNS) + ")"
+# JSON records are the typed columns; cost_usd comes as exact decimal text for an exact JSON number.
+_JSON_RECORD = "tuple(" + ", ".join(
+    "toString(cost_usd)" if c == "cost_usd" else c for c in EXPORT_COLUMNS
+) + ")"
 
 _EXPORT_SQL = """
 SELECT cursor_at, event_id, __RECORD__ AS record
@@ -79,7 +82,8 @@ async def export_records(
 ) -> AsyncIterator[list[Any]]:
     """The user's requests in ``[start, end)``, oldest first (ties by event id), ``chunk`` per list.
 
-    CSV records are tuples of values in ``EXPORT_COLUMNS`` order; JSON records are JSON object texts.
+    Records are tuples in ``EXPORT_COLUMNS`` order: all text for CSV, typed values for JSON (with
+    ``cost_usd`` as exact decimal text).
     """
     params: dict[str, Any] = {
         "db": ch.database, "user": str(user_id), "end": sql_ms(end), "model": model or "", "chunk": chunk,
