@@ -17,7 +17,7 @@ class Measurement:
     p50_ms: float
     p90_ms: float
     p99_ms: float
-    cpu_ms_per_request: float
+    cpu_ms_per_request: float | None  # None when no request completed
     errors: int
     non_2xx: int
     requests: int
@@ -30,14 +30,14 @@ class Measurement:
 
 def summarise(runs: list[tuple[WrkResult, float]], peak_rss_mb: float) -> Measurement:
     """``runs``: (wrk result, CPU seconds the target used during it)."""
-    cpu_ms = [cpu * 1000 / result.requests if result.requests else float("nan") for result, cpu in runs]
+    cpu_ms = [cpu * 1000 / result.requests for result, cpu in runs if result.requests]
     results = [result for result, _ in runs]
     return Measurement(
         rps=statistics.median(r.rps for r in results),
         p50_ms=statistics.median(r.p50_ms for r in results),
         p90_ms=statistics.median(r.p90_ms for r in results),
         p99_ms=statistics.median(r.p99_ms for r in results),
-        cpu_ms_per_request=statistics.median(cpu_ms),
+        cpu_ms_per_request=statistics.median(cpu_ms) if cpu_ms else None,
         errors=sum(r.errors for r in results),
         non_2xx=sum(r.non_2xx for r in results),
         requests=sum(r.requests for r in results),
@@ -57,7 +57,7 @@ def ratios(scenario: dict[str, dict[str, Any]], ours: str = "switchyard") -> dic
             continue
         pair = {}
         for metric in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request", "peak_rss_mb"):
-            if theirs.get(metric):
+            if theirs.get(metric) and mine.get(metric) is not None:
                 pair[metric] = round(mine[metric] / theirs[metric], 3)
         out[f"{ours}/{name}"] = pair
     return out
@@ -88,6 +88,10 @@ def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
                 continue
             lines.append(
                 f"{scenario:<18}{name:<12}{m['rps']:>9.0f}{m['p50_ms']:>9.2f}{m['p90_ms']:>9.2f}"
-                f"{m['p99_ms']:>9.2f}{m['cpu_ms_per_request']:>11.3f}{m['peak_rss_mb']:>8.0f}{m['errors']:>8d}"
+                f"{m['p99_ms']:>9.2f}{_num(m['cpu_ms_per_request']):>11}{m['peak_rss_mb']:>8.0f}{m['errors']:>8d}"
             )
     return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
