@@ -52,6 +52,7 @@ class LoaderStats:
     dead_letters: int = 0
     duplicates_dropped: int = 0
     insert_errors: int = 0
+    restarts: int = 0
     last_insert_ms: float = 0.0
     lag: dict[int, int] = field(default_factory=dict)
 
@@ -108,6 +109,7 @@ class UsageLoader:
         batch_rows: int = 10_000,
         batch_seconds: float = 1.0,
         after_insert: Callable[[], None] | None = None,
+        max_poll_interval_ms: int = 300_000,
     ) -> None:
         self.clickhouse = clickhouse
         self.bootstrap_servers = bootstrap_servers
@@ -117,6 +119,7 @@ class UsageLoader:
         self.batch_rows = batch_rows
         self.batch_seconds = batch_seconds
         self.after_insert = after_insert  # fault injection in tests: runs between insert and commit
+        self.max_poll_interval_ms = max_poll_interval_ms
         self.stats = LoaderStats()
         self._pending: dict[TopicPartition, list[ConsumerRecord]] = {}
         self._next_offsets: dict[TopicPartition, int] = {}  # for the lag metric
@@ -138,6 +141,7 @@ class UsageLoader:
                 await self._close()
                 raise
             except Exception:
+                self.stats.restarts += 1
                 log.exception("usage loader failed; restarting in 2 s (uncommitted batches are re-read)")
                 await self._close()
                 with contextlib.suppress(TimeoutError):
@@ -158,7 +162,8 @@ class UsageLoader:
             max_partition_fetch_bytes=16 * 1024 * 1024,
             session_timeout_ms=30_000,
             heartbeat_interval_ms=3_000,
-            max_poll_interval_ms=300_000,
+            max_poll_interval_ms=self.max_poll_interval_ms,
+            rebalance_timeout_ms=max(self.max_poll_interval_ms, 10_000),
         )
         self._consumer.subscribe([self.topic], listener=_Rebalance(self))
         self._dlq = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all")

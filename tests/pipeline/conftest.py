@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from gateway.events.topics import ensure_topics
@@ -130,6 +131,17 @@ async def wait_committed(bootstrap: str, topic: str, group: str, timeout: float 
         return False
     finally:
         await consumer.stop()
+
+
+async def group_members(bootstrap: str, group: str) -> int:
+    """How many members the consumer group has right now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+        return sum(len(g["members"]) for g in response.to_object()["groups"])
+    finally:
+        await admin.close()
 
 
 def chdb(url: str, database: str, actions: list[dict[str, Any]]) -> list[Any]:
