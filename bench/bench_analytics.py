@@ -35,6 +35,7 @@ if str(REPO_ROOT) not in sys.path:
 from gateway.analytics import reports  # noqa: E402
 from gateway.analytics.export import ENCODERS  # noqa: E402
 from gateway.analytics.export_query import export_records  # noqa: E402
+from gateway.analytics.periods import sql_ms  # noqa: E402
 from gateway.analytics.request_log import requests_page  # noqa: E402
 from gateway.clickhouse import ClickHouse  # noqa: E402
 
@@ -162,14 +163,20 @@ class RssSampler:
         self._thread.join()
 
 
-async def export_run(ch: ClickHouse, fmt: str, start: datetime, end: datetime) -> dict[str, Any]:
+async def export_run(
+    ch: ClickHouse, fmt: str, start: datetime, end: datetime, expected: int
+) -> dict[str, Any]:
     rows = 0
     size = 0
+
+    milestones: list[float] = []  # RSS after each further 10% of the rows: flat means no growth
 
     async def counted() -> Any:
         nonlocal rows
         async for chunk in export_records(ch, HEAVY_USER, start, end, None, fmt):
             rows += len(chunk)
+            if rows >= (len(milestones) + 1) * expected / 10:
+                milestones.append(round(rss_mb(), 1))
             yield chunk
 
     before = rss_mb()
@@ -177,15 +184,13 @@ async def export_run(ch: ClickHouse, fmt: str, start: datetime, end: datetime) -
     with RssSampler() as sampler:
         async for piece in ENCODERS[fmt](counted()):
             size += len(piece)
-            if rows and rows % 200_000 < 20_000:
-                sampler.samples.append(rss_mb())
     seconds = time.perf_counter() - started
     samples = sampler.samples or [before]
     return {
         "format": fmt, "rows": rows, "bytes": size, "seconds": round(seconds, 2),
         "rows_per_s": round(rows / seconds), "rss_before_mb": round(before, 1),
         "rss_peak_mb": round(max(samples), 1), "rss_after_mb": round(rss_mb(), 1),
-        "rss_growth_mb": round(max(samples) - before, 1),
+        "rss_growth_mb": round(max(samples) - before, 1), "rss_every_10_percent_mb": milestones,
     }
 
 
@@ -278,7 +283,12 @@ def main() -> None:
     async def run() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         latencies = await measure(ch, report_now, args.iterations)
         start = report_now - timedelta(days=args.export_days)
-        exports = [await export_run(ch, fmt, start, report_now) for fmt in ("csv", "json")]
+        expected = int((await ch.query(
+            "SELECT count() AS n FROM {db:Identifier}.usage_events WHERE user_id = {u:UUID} "
+            "AND created_at >= {s:DateTime64(3, 'UTC')} AND created_at < {e:DateTime64(3, 'UTC')}",
+            {"db": DATABASE, "u": str(HEAVY_USER), "s": sql_ms(start), "e": sql_ms(report_now)},
+        ))[0]["n"])
+        exports = [await export_run(ch, fmt, start, report_now, expected) for fmt in ("csv", "json")]
         return latencies, exports
 
     latencies, exports = asyncio.run(run())

@@ -33,9 +33,14 @@ LIMIT {{limit:UInt32}} OFFSET {{offset:UInt64}}
 """
 
 COUNT_SQL = """
-SELECT count() AS n
-FROM {db:Identifier}.usage_events
-WHERE user_id = {user:UUID} AND ({model:String} = '' OR routed_model = {model:String})
+SELECT count() AS n FROM {db:Identifier}.usage_events WHERE user_id = {user:UUID}
+"""
+
+# A count for one model reads the hourly rollup (the same rows, aggregated by the view on insert):
+# counting in the raw table would read the model column of every one of the user's rows.
+MODEL_COUNT_SQL = """
+SELECT sum(requests) AS n FROM {db:Identifier}.usage_hourly
+WHERE user_id = {user:UUID} AND routed_model = {model:String}
 """
 
 def _page_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +59,7 @@ async def requests_page(
     """Page ``page`` (1-based) of the user's requests, newest first, ties broken by event id."""
     params = {"db": ch.database, "user": str(user_id), "model": model or ""}
     rows = await ch.query(PAGE_SQL, {**params, "limit": limit, "offset": (page - 1) * limit})
-    total = int((await ch.query(COUNT_SQL, params))[0]["n"])
+    total = int((await ch.query(MODEL_COUNT_SQL if model else COUNT_SQL, params))[0]["n"])
     return {
         "data": [_page_row(r) for r in rows],
         "pagination": {"page": page, "limit": limit, "total": total, "pages": -(-total // limit)},
