@@ -82,6 +82,22 @@ async def read_json(
     return data
 
 
+def _has_nul(value: Any) -> bool:
+    """True if any string (key or value) holds U+0000, which PostgreSQL text cannot store."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     return [
         {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
@@ -94,6 +110,8 @@ async def parse_body(request: Request, model: type[M]) -> M:
     from gateway.errors import ApiError
 
     data = await read_json(request)
+    if _has_nul(data):
+        raise ApiError(400, "invalid_request", "Strings must not contain NUL (\\u0000) characters")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

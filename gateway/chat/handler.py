@@ -360,7 +360,12 @@ def _serve_hit(state: AppState, ctx: RequestContext, body: dict, hit: CachedAnsw
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         headers["cache-control"] = "no-cache"
         frames = hit.frames(ctx.request_id, created, include_usage)
-        return StreamingResponse(iter(frames), media_type="text/event-stream", headers=headers)
+
+        async def replay() -> AsyncIterator[bytes]:
+            for frame in frames:
+                yield frame
+
+        return StreamingResponse(replay(), media_type="text/event-stream", headers=headers)
     answer = hit.completion_body(ctx.request_id, created)
     answer["gateway_metadata"] = {
         "routed_to": hit.model,

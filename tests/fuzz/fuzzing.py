@@ -7,6 +7,7 @@ Shared by the bounded run in ``make test`` (tests/fuzz/test_fuzz_openapi.py) and
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 
 import httpx
@@ -50,18 +51,15 @@ class Credentials:
             key.raise_for_status()
         return cls(base_url, email, password, token, key.json()["key"])
 
-    def fresh_access_token(self) -> str:
-        """A new session, for operations that end the one they are given (logout)."""
-        with httpx.Client(base_url=self.base_url, timeout=30) as client:
-            reply = client.post("/api/auth/login", json={"email": self.email, "password": self.password})
-            reply.raise_for_status()
-            return reply.json()["token"]
+    def throwaway_access_token(self) -> str:
+        """A session of a new user, for operations that end the session they are given (logout)."""
+        return Credentials.sign_up(self.base_url, f"{uuid.uuid4().hex}@example.com").access_token
 
     def headers_for(self, method: str, path: str) -> dict[str, str]:
         scheme = AUTH.get((method.upper(), path))
         if scheme == GATEWAY_KEY:
             return {"Authorization": f"Bearer {self.gateway_key}"}
         if scheme == ACCESS_TOKEN:
-            token = self.fresh_access_token() if path == "/api/auth/logout" else self.access_token
+            token = self.throwaway_access_token() if path == "/api/auth/logout" else self.access_token
             return {"Authorization": f"Bearer {token}"}
         return {}
