@@ -13,6 +13,7 @@ import orjson
 from gateway.providers.base import Completion, UpstreamCall, UpstreamError
 from gateway.providers.errors import error_from_body, error_from_exception
 from gateway.providers.stream import StreamTranslator, UpstreamStream
+from gateway.providers.transport import LeanTransport
 from gateway.settings import ProviderConfig
 
 log = logging.getLogger("switchyard.providers")
@@ -61,11 +62,15 @@ class HttpAdapter:
             write=idle_timeout,
             pool=connect_timeout,
         )
+        # Plain-HTTP upstreams (an egress proxy, a sidecar, the simulators) go through the lean
+        # HTTP/1.1 transport; TLS upstreams keep httpx's HTTP/2-capable default.
+        mounts = None if transport is not None else {"http://": LeanTransport()}
         self._client = httpx.AsyncClient(
             http2=True,
             timeout=self._stream_timeout,
             limits=httpx.Limits(max_connections=500, max_keepalive_connections=100, keepalive_expiry=60),
             transport=transport,
+            mounts=mounts,
             verify=tls_context(),
             follow_redirects=False,
         )
