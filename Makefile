@@ -31,7 +31,7 @@ fmt: setup
 	$(VENV)/bin/ruff format .
 
 fuzz: setup
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
 
 eval-router: setup
 	$(PY) -m bench.eval_router
