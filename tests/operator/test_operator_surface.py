@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import httpx
-import pytest
 
 from gateway.openapi import mounted_operations, undocumented_routes
 from tests.conftest import RunningGateway, new_account
@@ -75,8 +74,8 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed (make setup installs it)")
 def test_docs_page_renders_every_route_offline(gateway: RunningGateway, tmp_path: Path) -> None:
+    assert _chromium(), "chromium is not installed (`make setup` installs it with infra/system-deps.sh)"
     argv = [
         _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
