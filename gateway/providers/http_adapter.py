@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import http.cookiejar
 import logging
 import ssl
 from typing import Any
@@ -73,6 +74,8 @@ class HttpAdapter:
             mounts=mounts,
             verify=tls_context(),
             follow_redirects=False,
+            # One client serves every user: never keep an upstream's cookies from one call to the next.
+            cookies=http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[])),
         )
 
     # -- provider specifics -------------------------------------------------------------------------

@@ -124,3 +124,53 @@ def test_connection_refused_is_a_connect_error() -> None:
                 await http.post(f"{base}/echo", content=b"{}")
 
     asyncio.run(run())
+
+
+def test_the_shared_client_never_replays_an_upstream_cookie() -> None:
+    """One client serves every user, so a Set-Cookie from one answer must not reach the next request."""
+    from gateway.providers.base import UpstreamCall
+    from gateway.providers.openai_adapter import OpenAIAdapter
+    from gateway.settings import ProviderConfig
+
+    seen: list[bytes] = []
+    answer = (
+        b'{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,'
+        b'"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],'
+        b'"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}'
+    )
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            seen.append(head)
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            await reader.readexactly(length)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Set-Cookie: session=user-a-secret; Path=/\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
+            await writer.drain()
+        writer.close()
+
+    async def run() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        adapter = OpenAIAdapter(ProviderConfig("openai", f"http://127.0.0.1:{port}/v1", "k"),
+                                connect_timeout=5, idle_timeout=5)
+        call = UpstreamCall(request={"messages": [{"role": "user", "content": "hi"}]},
+                            upstream_model="m", public_model="m", api_key="k", default_max_tokens=16,
+                            reasoning_model=False, response_id="chatcmpl-1", created=1)
+        try:
+            for _ in range(2):
+                completion = await adapter.complete(call)
+                assert completion.body["choices"][0]["message"]["content"] == "hi"
+        finally:
+            await adapter.aclose()
+            server.close()
+
+    asyncio.run(run())
+    assert len(seen) == 2
+    assert all(b"cookie" not in head.lower().replace(b"set-cookie", b"") for head in seen)
