@@ -45,8 +45,14 @@ async def _create_topic_and_produce(bootstrap: str, value: bytes) -> None:
     await admin.start()
     try:
         await admin.create_topics([NewTopic(TOPIC, num_partitions=3, replication_factor=1)])
-        described = await admin.describe_topics([TOPIC])
-        assert len(described[0]["partitions"]) == 3
+        # The broker answers create_topics before its metadata shows the partitions: poll briefly.
+        partitions: list = []
+        for _ in range(50):
+            partitions = (await admin.describe_topics([TOPIC]))[0]["partitions"]
+            if partitions:
+                break
+            await asyncio.sleep(0.1)
+        assert len(partitions) == 3
     finally:
         await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
