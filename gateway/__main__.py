@@ -24,6 +24,9 @@ def serve(settings: Settings, workers: int = 1) -> None:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=20,
+        # Client IPs drive rate limits: only believe X-Forwarded-For from proxies the operator names.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
     )
 
 

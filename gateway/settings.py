@@ -18,6 +18,19 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+ENVIRONMENTS = {"development": "development", "dev": "development", "production": "production",
+                "prod": "production"}
+
+
+def _environment(raw: str) -> str:
+    """``development`` or ``production``; anything else is refused, so a typo cannot skip the
+    production checks."""
+    value = ENVIRONMENTS.get(raw.strip().lower())
+    if value is None:
+        raise SystemExit(f"SWITCHYARD_ENV must be 'development' or 'production', not {raw!r}")
+    return value
+
+
 def _consumer_in_process(clickhouse_url: str) -> bool:
     """``auto`` (default): yes with chdb (one engine per process), no with a ClickHouse server."""
     mode = _env("RUN_CONSUMER_IN_PROCESS", "auto").lower()
@@ -49,6 +62,7 @@ class ProviderConfig:
 @dataclass(frozen=True)
 class Settings:
     environment: str = "development"  # "production" refuses default secrets
+    forwarded_allow_ips: str = ""  # proxies trusted for X-Forwarded-For; empty: trust none
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = Path(".data")
@@ -112,7 +126,8 @@ class Settings:
             )
         clickhouse_url = _env("CLICKHOUSE_URL", f"chdb://{data_dir / 'clickhouse'}")
         return cls(
-            environment=_env("SWITCHYARD_ENV", "development"),
+            environment=_environment(_env("SWITCHYARD_ENV", "development")),
+            forwarded_allow_ips=_env("FORWARDED_ALLOW_IPS", "").strip(),
             host=_env("SWITCHYARD_HOST", "127.0.0.1"),
             port=int(_env("SWITCHYARD_PORT", "8080")),
             data_dir=data_dir,

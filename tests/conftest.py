@@ -118,7 +118,7 @@ class RunningGateway:
 def start_gateway(settings: Settings) -> RunningGateway:
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=settings.port, log_config=None,
-        access_log=False, lifespan="on", timeout_graceful_shutdown=10,
+        access_log=False, lifespan="on", timeout_graceful_shutdown=10, proxy_headers=False,
     )
     server = uvicorn.Server(config)
     holder: dict[str, asyncio.AbstractEventLoop] = {}

@@ -34,6 +34,24 @@ def test_production_refuses_a_short_jwt_secret_or_the_dev_master_key() -> None:
         prod(master_keys=f"k2:{_key()},k1:{DEV_MASTER_KEY}").check_production_secrets()
 
 
+@pytest.mark.parametrize("spelling", ["production", "Production", " PRODUCTION ", "prod"])
+def test_every_spelling_of_production_checks_the_secrets(
+    spelling: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWITCHYARD_ENV", spelling)
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    settings = Settings.from_env()
+    assert settings.is_production
+    with pytest.raises(SystemExit, match="JWT_SECRET"):
+        settings.check_production_secrets()
+
+
+def test_an_unknown_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHYARD_ENV", "staging")
+    with pytest.raises(SystemExit, match="SWITCHYARD_ENV"):
+        Settings.from_env()
+
+
 def test_production_accepts_real_secrets_and_development_accepts_defaults() -> None:
     prod(master_keys=f"k1:{_key()}").check_production_secrets()
     Settings(jwt_secret=DEV_SECRET).check_production_secrets()
