@@ -86,6 +86,8 @@ class Settings:
 
     upstream_connect_timeout_s: float = 5.0
     upstream_idle_timeout_s: float = 60.0
+    upstream_attempt_timeout_s: float = 180.0  # one provider call, until its answer (or stream) starts
+    request_deadline_s: float = 300.0  # all attempts of one request together, fallbacks included
 
     redis_url: str = ""  # empty: no shared limiter (per-process limits) and no response cache
     rate_limit_per_key: int = 60  # requests per minute per gateway key
@@ -147,6 +149,8 @@ class Settings:
             catalog_path=_env("MODEL_CATALOG_PATH", ""),
             upstream_connect_timeout_s=float(_env("UPSTREAM_CONNECT_TIMEOUT_S", "5")),
             upstream_idle_timeout_s=float(_env("UPSTREAM_IDLE_TIMEOUT_S", "60")),
+            upstream_attempt_timeout_s=float(_env("UPSTREAM_ATTEMPT_TIMEOUT_S", "180")),
+            request_deadline_s=float(_env("REQUEST_DEADLINE_S", "300")),
             redis_url=_env("REDIS_URL", ""),
             rate_limit_per_key=int(_env("RATE_LIMIT_PER_KEY", "60")),
             rate_limit_per_ip=int(_env("RATE_LIMIT_PER_IP", "100")),

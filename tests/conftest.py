@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -90,8 +91,12 @@ class RunningGateway:
     loop_holder: dict[str, asyncio.AbstractEventLoop]
 
     @property
+    def app(self) -> Starlette:
+        return self.server.config.loaded_app  # type: ignore[return-value]
+
+    @property
     def state(self) -> AppState:
-        return self.server.config.loaded_app.app.state.gw  # type: ignore[union-attr]
+        return self.app.state.gw
 
     def call(self, coro: Any, timeout: float = 30) -> Any:
         """Run a coroutine on the gateway's event loop from the test thread."""

@@ -5,6 +5,7 @@ auth -> validate -> classify -> route -> upstream (with fallbacks) -> answer -> 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
@@ -229,16 +230,38 @@ def _usable(state: AppState, candidates: list[Model]) -> list[Model]:
     return allowed or candidates[:1]
 
 
+async def _attempt(open_fn: Any, adapter: Any, call: UpstreamCall, timeout: float) -> Any:
+    """One upstream call, bounded until its answer (or its stream) starts."""
+    try:
+        return await asyncio.wait_for(open_fn(adapter, call), timeout)
+    except TimeoutError:
+        raise UpstreamError(504, "timeout", f"{adapter.name} did not answer within {timeout:.0f} s",
+                            provider=adapter.name) from None
+
+
 async def _with_fallbacks(state, ctx, body, candidates, user_keys, open_fn) -> Any:
-    """Try each candidate until one answers; retry only failures the request did not cause."""
+    """Try each candidate until one answers; retry only failures the request did not cause.
+
+    Each attempt gets at most ``upstream_attempt_timeout_s`` and all of them together at most
+    ``request_deadline_s`` from the request's arrival, so a hung provider cannot hold a caller for
+    longer than its own SDK waits.
+    """
+    settings = state.settings
     breaker = state.extras["breaker"]
+    deadline = ctx.started + settings.request_deadline_s
     last_error: UpstreamError | None = None
-    for model in _usable(state, candidates):
+    usable = _usable(state, candidates)
+    for position, model in enumerate(usable):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        is_last = position == len(usable) - 1
+        timeout = remaining if is_last else min(remaining, settings.upstream_attempt_timeout_s)
         ctx.model = model
         adapter = state.adapters[model.provider]
         started = time.perf_counter()
         try:
-            result = await open_fn(adapter, _call(state, ctx, body, model, user_keys))
+            result = await _attempt(open_fn, adapter, _call(state, ctx, body, model, user_keys), timeout)
         except UpstreamError as exc:
             latency = (time.perf_counter() - started) * 1000
             ctx.attempts.append(Attempt(model=model.id, provider=model.provider, outcome=exc.code,
@@ -258,7 +281,8 @@ async def _with_fallbacks(state, ctx, body, candidates, user_keys, open_fn) -> A
                                     latency_ms=round(latency, 3), http_status=200))
         breaker.record_success(model.provider)
         return result
-    assert last_error is not None
+    if last_error is None:
+        last_error = UpstreamError(504, "timeout", "No provider answered within the request deadline")
     raise last_error
 
 
