@@ -17,6 +17,9 @@ MAX_PAGE_SIZE = 100
 MAX_PAGE = 1_000_000
 EXPORT_FORMATS = ("csv", "json")
 MAX_EXPORT_RANGE = timedelta(days=92)
+# Inside ClickHouse's DateTime64 range (1900-01-01 .. 2299-12-31), with room for time-zone shifts.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 DEFAULT_EXPORT_RANGE = timedelta(days=7)
 MAX_MODEL_LENGTH = 200
 
@@ -97,14 +100,20 @@ def _instant(name: str, value: str, tz: ZoneInfo, end_of_day: bool) -> tuple[dat
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
+            if not EARLIEST.date() <= day < LATEST.date():
+                raise OverflowError
             moment = datetime.combine(day + timedelta(days=1 if end_of_day else 0), time(), tzinfo=tz)
             return moment.astimezone(UTC), day.isoformat()
         moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=tz)
         moment = moment.astimezone(UTC)
-    except (ValueError, OverflowError):
+    except ValueError:
         raise invalid(name, f"{name} must be an ISO 8601 date or datetime; got {value!r}") from None
+    except OverflowError:
+        moment = LATEST  # a date at the very end of the calendar: reported as out of range below
+    if not EARLIEST <= moment < LATEST:
+        raise invalid(name, f"{name} must lie between {EARLIEST.year} and {LATEST.year - 1}; got {value!r}")
     return moment, moment.strftime("%Y%m%dT%H%M%SZ")
 
 

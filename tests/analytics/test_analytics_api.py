@@ -272,6 +272,8 @@ BAD_VALUES = [
     ("export", {"to": "2026-02-30"}, "to"),
     ("export", {"from": "2026-03-01", "to": "2026-02-01"}, "from"),
     ("export", {"from": "2025-01-01", "to": "2026-01-01"}, "from"),
+    ("export", {"from": "0001-01-01", "to": "2026-01-02"}, "from"),
+    ("export", {"to": "9999-12-31"}, "to"),
     ("export", {"tz": "Mars/Base"}, "tz"),
 ]
 
