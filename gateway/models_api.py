@@ -14,6 +14,7 @@ from gateway.http import json_response, read_json
 from gateway.keys.gateway_auth import authenticate_gateway_key
 from gateway.keys.provider_keys import user_provider_keys
 from gateway.routing.catalog import Model
+from gateway.routing.router import resolve_model_id
 from gateway.state import get_state
 
 _TRUE = {"true": True, "1": True, "false": False, "0": False}
@@ -56,7 +57,7 @@ async def list_models(request: Request) -> Response:
 
 async def get_model(request: Request) -> Response:
     model_id = request.path_params["model_id"]
-    model = get_state(request).catalog.get(model_id)
+    model = resolve_model_id(model_id, get_state(request).catalog)
     if model is None:
         raise ApiError(404, "model_not_found", f"Unknown model '{model_id}'")
     return json_response(model_json(model))

@@ -47,7 +47,7 @@ def _incorrect_key() -> ApiError:
     return ApiError(
         401,
         "invalid_api_key",
-        "Incorrect API key provided. You can find your gateway keys in the dashboard.",
+        "Incorrect API key provided. Create a gateway key with POST /api/keys/gateway.",
         headers={"WWW-Authenticate": "Bearer"},
     )
 

@@ -91,7 +91,8 @@ def error_for_status(
         return UpstreamError(
             502,
             "provider_auth_error",
-            f"The {provider} provider rejected the gateway's credentials",
+            f"The {provider} provider rejected the API key used for it "
+            "(your own key if you added one, otherwise the operator's)",
             retryable=True,
             **common,
         )
