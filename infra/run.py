@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 from pathlib import Path
 
 DEMO_EMAIL = "demo@switchyard.dev"
 DEMO_PASSWORD = "switchyard-demo"
+DEMO_KEY_NAME = "demo (make run)"
 SIMULATOR_KEYS = {
     "OPENAI_API_KEY": "sim-openai-key",
     "ANTHROPIC_API_KEY": "sim-anthropic-key",
@@ -21,17 +23,23 @@ SIMULATOR_KEYS = {
 
 
 async def ensure_demo_account(database_url: str) -> str:
-    """Create the demo user if missing and return a fresh gateway key for it."""
+    """Create the demo user if missing and return a fresh gateway key for it.
+
+    The previous run's demo key is revoked (its value was only ever printed), so keys do not pile up.
+    """
     from gateway.auth.users import create_user, get_user_by_email
     from gateway.db import create_pool
-    from gateway.keys.gateway_store import create_gateway_key
+    from gateway.keys.gateway_store import create_gateway_key, list_gateway_keys, revoke_gateway_key
 
     pool = await create_pool(database_url)
     try:
         user = await get_user_by_email(pool, DEMO_EMAIL)
         if user is None:
             user = await create_user(pool, DEMO_EMAIL, DEMO_PASSWORD)
-        key = await create_gateway_key(pool, user["id"], "demo")
+        for old in await list_gateway_keys(pool, user["id"]):
+            if old["name"] == DEMO_KEY_NAME and old["is_active"]:
+                await revoke_gateway_key(pool, user["id"], uuid.UUID(old["id"]))
+        key = await create_gateway_key(pool, user["id"], DEMO_KEY_NAME)
     finally:
         await pool.close()
     return key["key"]
