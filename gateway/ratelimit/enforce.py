@@ -11,6 +11,7 @@ from gateway.errors import ApiError
 from gateway.keys.gateway_auth import GatewayPrincipal, authenticate_gateway_key
 from gateway.ratelimit.limiter import Decision, RateLimiter
 from gateway.ratelimit.policy import v1_limits
+from gateway.ratelimit.sliding_window import window_phrase
 from gateway.state import AppState, get_state
 
 LIMITER_KEY = "rate_limiter"
@@ -28,7 +29,7 @@ def rate_limited_error(decision: Decision) -> ApiError:
     """429 in the standard shape; the openai SDK raises ``RateLimitError`` for it."""
     return ApiError(
         429, "rate_limited",
-        f"Rate limit of {decision.limit} requests per minute exceeded; retry after "
+        f"Rate limit of {decision.limit} requests {window_phrase(decision.window_s)} exceeded; retry after "
         f"{decision.retry_after_s} s",
         {"limit": decision.limit, "retry_after_s": decision.retry_after_s},
         headers=decision.headers(),

@@ -1,4 +1,4 @@
-"""``RateLimiter``: the shared Redis GCRA, failing open to a per-process limiter when Redis is down.
+"""``RateLimiter``: the shared Redis sliding-window log, failing open to a per-process one when Redis is down.
 
 Fail-open is deliberate: losing Redis must not take the gateway down. While Redis is unreachable
 each process enforces the limits on its own (so N processes allow up to N times the limit), the
@@ -8,8 +8,10 @@ every request decided locally, and ``/health?deep=1`` reports Redis as down.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,11 +20,12 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway import metrics
-from gateway.ratelimit.gcra import LUA_GCRA, Limit, LocalGcra, Verdict
+from gateway.ratelimit.sliding_window import LUA_SLIDING_WINDOW, Limit, LocalSlidingWindow, Verdict
 
 log = logging.getLogger("switchyard.ratelimit")
 
-KEY_PREFIX = "rl:"
+# Sorted sets of request times ("rl:" held the strings of an earlier algorithm: a new name avoids WRONGTYPE).
+KEY_PREFIX = "rlw:"
 REDIS_RETRY_INTERVAL_S = 1.0  # after a failure, decide locally this long before trying Redis again
 
 
@@ -36,6 +39,7 @@ class Decision:
     reset_at: int  # epoch seconds
     retry_after_s: int
     shared: bool  # decided by Redis (True) or by this process alone (fail-open)
+    window_s: float = 60.0  # the tightest subject's window
 
     @classmethod
     def from_verdict(cls, verdict: Verdict, shared: bool, now: float | None = None) -> Decision:
@@ -48,6 +52,7 @@ class Decision:
             reset_at=math.ceil(now + tightest.reset_s),
             retry_after_s=max(1, math.ceil(verdict.retry_after_s)) if not verdict.allowed else 0,
             shared=shared,
+            window_s=tightest.window_s,
         )
 
     def headers(self) -> dict[str, str]:
@@ -64,8 +69,10 @@ class Decision:
 class RateLimiter:
     def __init__(self, redis: aioredis.Redis | None) -> None:
         self._redis = redis
-        self._script = redis.register_script(LUA_GCRA) if redis is not None else None
-        self._local = LocalGcra()
+        self._script = redis.register_script(LUA_SLIDING_WINDOW) if redis is not None else None
+        self._local = LocalSlidingWindow()
+        self._instance = secrets.token_hex(6)  # request members stay unique across processes
+        self._sequence = itertools.count()
         self._redis_down_until = 0.0
         metrics.RATELIMIT_REDIS_UP.set(1 if redis is not None else 0)
 
@@ -77,9 +84,9 @@ class RateLimiter:
         """Count one request against every limit (all or none) and say whether it may proceed."""
         if self._script is not None and time.monotonic() >= self._redis_down_until:
             keys = [KEY_PREFIX + limit.key for limit in limits]
-            args: list[int] = []
+            args: list[int | str] = [f"{self._instance}:{next(self._sequence)}"]
             for limit in limits:
-                args += [limit.limit, round(limit.period_s * 1000)]
+                args += [limit.limit, round(limit.window_s * 1000)]
             try:
                 reply = await self._script(keys=keys, args=args)
             except (RedisError, OSError) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from gateway.ratelimit.gcra import Limit
+from gateway.ratelimit.sliding_window import Limit
 from gateway.settings import Settings
 
 # /api routes that take a password or a refresh token: a tighter per-IP allowance against guessing
