@@ -25,6 +25,7 @@ from gateway.providers.messages import (
     unsupported,
 )
 from gateway.providers.sse import SSEEvent
+from gateway.providers.usage_estimate import StreamTally
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -257,6 +258,7 @@ class AnthropicStreamTranslator:
         self._out = ChunkWriter(call)
         self._api_key = api_key
         self.usage = Usage()
+        self.tally = StreamTally(call.request, self._out.received)
         self.done = False
         self._tool_index_by_block: dict[int, int] = {}
         self._started = False
@@ -290,6 +292,8 @@ class AnthropicStreamTranslator:
                 if tool_index is None or not partial:
                     return []
                 return [out.tool_call_arguments(tool_index, partial)]
+            if delta_type == "thinking_delta":  # not forwarded, but billed as output
+                self.tally.add(delta.get("thinking"))
             return []  # thinking and signature deltas are not forwarded
         if kind == "content_block_start":
             block = payload.get("content_block") or {}
@@ -302,11 +306,19 @@ class AnthropicStreamTranslator:
             return []
         if kind == "message_start":
             message = payload.get("message") or {}
-            usage_from_anthropic(message.get("usage"), self.usage)
+            raw_usage = message.get("usage") or {}
+            usage_from_anthropic(raw_usage, self.usage)
+            # message_start's output_tokens is a count at the start (1), not the final one
+            self.tally.prompt_reported = raw_usage.get("input_tokens") is not None
             self._started = True
             return [out.role()]
         if kind == "message_delta":
-            usage_from_anthropic(payload.get("usage"), self.usage)
+            raw_usage = payload.get("usage") or {}
+            usage_from_anthropic(raw_usage, self.usage)
+            if raw_usage.get("output_tokens") is not None:
+                self.tally.completion_reported = True
+            if raw_usage.get("input_tokens") is not None:
+                self.tally.prompt_reported = True
             stop_reason = (payload.get("delta") or {}).get("stop_reason")
             if stop_reason:
                 return [out.finish(FINISH_REASONS.get(stop_reason, "stop"))]

@@ -18,13 +18,20 @@ _ERROR_TYPES = {
 
 @dataclass
 class Usage:
-    """Token counts in the OpenAI convention: prompt_tokens includes cached and cache-write tokens."""
+    """Token counts in the OpenAI convention: prompt_tokens includes cached and cache-write tokens.
+
+    ``estimated`` is True when a stream ended before the provider reported its usage (client disconnect,
+    upstream error, idle timeout) and the gateway filled in the missing figures: prompt tokens counted from
+    the request, completion tokens counted from the text and tool-call arguments received. Figures the
+    provider did report are never replaced. It is not part of the OpenAI usage object sent to clients.
+    """
 
     prompt_tokens: int = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:

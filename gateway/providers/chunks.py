@@ -23,7 +23,16 @@ def error_frame(error: UpstreamError) -> bytes:
 class ChunkWriter:
     """Builds the chunks of one response; tracks first token time and each choice's finish reason."""
 
-    __slots__ = ("created", "finish_reasons", "first_token_at", "id", "include_usage", "model", "roles_sent")
+    __slots__ = (
+        "created",
+        "finish_reasons",
+        "first_token_at",
+        "id",
+        "include_usage",
+        "model",
+        "received",
+        "roles_sent",
+    )
 
     def __init__(self, call: UpstreamCall) -> None:
         self.id = call.response_id
@@ -33,6 +42,7 @@ class ChunkWriter:
         self.first_token_at: float | None = None
         self.finish_reasons: dict[int, str] = {}
         self.roles_sent: set[int] = set()
+        self.received: list[str] = []  # text and tool-call arguments sent, for usage estimates
 
     def _chunk(self, choices: list[dict[str, Any]]) -> bytes:
         payload: dict[str, Any] = {
@@ -66,11 +76,14 @@ class ChunkWriter:
         return self._chunk([{"index": index, "delta": delta, "logprobs": None, "finish_reason": None}])
 
     def text(self, text: str, index: int = 0) -> bytes:
+        self.received.append(text)
         return self.delta({"content": text}, index)
 
     def tool_call_start(
         self, tool_index: int, call_id: str, name: str, arguments: str = "", index: int = 0
     ) -> bytes:
+        self.received.append(name)
+        self.received.append(arguments)
         return self.delta(
             {
                 "tool_calls": [
@@ -86,6 +99,7 @@ class ChunkWriter:
         )
 
     def tool_call_arguments(self, tool_index: int, arguments: str, index: int = 0) -> bytes:
+        self.received.append(arguments)
         return self.delta(
             {"tool_calls": [{"index": tool_index, "function": {"arguments": arguments}}]}, index
         )

@@ -32,6 +32,7 @@ from gateway.providers.messages import (
     unsupported,
 )
 from gateway.providers.sse import SSEEvent
+from gateway.providers.usage_estimate import StreamTally
 
 CONTENT_FILTER_REASONS = frozenset(
     {
@@ -281,6 +282,7 @@ class GeminiStreamTranslator:
         self._out = ChunkWriter(call)
         self._api_key = api_key
         self.usage = Usage()
+        self.tally = StreamTally(call.request, self._out.received)
         self.done = False
         self._tool_counts: dict[int, int] = {}
 
@@ -301,8 +303,13 @@ class GeminiStreamTranslator:
             return []
         if "error" in payload:
             raise error_from_stream_payload("google", payload, self._api_key)
-        if payload.get("usageMetadata"):
-            self.usage = usage_from_gemini(payload["usageMetadata"])
+        metadata = payload.get("usageMetadata")
+        if metadata:
+            # Gemini's counts are cumulative on every chunk: they are the usage so far
+            self.usage = usage_from_gemini(metadata)
+            tally = self.tally
+            tally.prompt_reported = tally.prompt_reported or "promptTokenCount" in metadata
+            tally.completion_reported = tally.completion_reported or "candidatesTokenCount" in metadata
         out = self._out
         frames: list[bytes] = []
         candidates = payload.get("candidates") or []

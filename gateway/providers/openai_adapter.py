@@ -12,6 +12,7 @@ from gateway.providers.chunks import DONE_FRAME, frame
 from gateway.providers.errors import error_from_stream_payload
 from gateway.providers.http_adapter import HttpAdapter
 from gateway.providers.sse import SSEEvent
+from gateway.providers.usage_estimate import StreamTally
 
 # Chat-completions parameters forwarded as they are; anything else in the request is not sent.
 PASS_THROUGH = frozenset(
@@ -142,6 +143,7 @@ class OpenAIStreamTranslator:
         self._api_key = api_key
         self._include_usage = call.include_usage
         self.usage = Usage()
+        self.tally = StreamTally(call.request)
         self.done = False
         self.first_token_at: float | None = None
         self._finish_reasons: dict[int, str] = {}
@@ -172,12 +174,14 @@ class OpenAIStreamTranslator:
         usage = payload.get("usage")
         if usage:
             self.usage = usage_from_openai(usage)
+            self.tally.prompt_reported = self.tally.completion_reported = True
         for choice in choices:
             delta = choice.get("delta") or {}
-            if self.first_token_at is None and (
-                delta.get("content") or delta.get("tool_calls") or delta.get("refusal")
-            ):
-                self.first_token_at = time.monotonic()
+            content, tool_calls, refusal = delta.get("content"), delta.get("tool_calls"), delta.get("refusal")
+            if content or tool_calls or refusal:
+                if self.first_token_at is None:
+                    self.first_token_at = time.monotonic()
+                self._tally_delta(content, tool_calls, refusal)
             if choice.get("finish_reason"):
                 self._finish_reasons[int(choice.get("index") or 0)] = choice["finish_reason"]
         if self._include_usage:
@@ -187,6 +191,19 @@ class OpenAIStreamTranslator:
                 return []
             payload.pop("usage", None)
         return [frame(payload)]
+
+    def _tally_delta(self, content: Any, tool_calls: Any, refusal: Any) -> None:
+        tally = self.tally
+        if isinstance(content, str):
+            tally.add(content)
+        if isinstance(refusal, str):
+            tally.add(refusal)
+        for call in tool_calls or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                for key in ("name", "arguments"):
+                    if isinstance(function.get(key), str):
+                        tally.add(function[key])
 
     def on_eof(self) -> list[bytes]:
         raise UpstreamError(

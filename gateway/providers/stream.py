@@ -12,6 +12,7 @@ from gateway.providers.base import UpstreamError, Usage
 from gateway.providers.chunks import error_frame
 from gateway.providers.errors import error_from_exception
 from gateway.providers.sse import SSEEvent, SSEParser
+from gateway.providers.usage_estimate import StreamTally
 
 log = logging.getLogger("switchyard.providers")
 
@@ -21,6 +22,7 @@ class StreamTranslator(Protocol):
 
     usage: Usage
     done: bool  # the upstream signalled a complete end of stream
+    tally: StreamTally  # what was received so far and which usage figures the provider reported
 
     @property
     def finish_reason(self) -> str | None: ...
@@ -46,6 +48,7 @@ class UpstreamStream:
         self._translator = translator
         self.error: UpstreamError | None = None
         self._closed = False
+        self._usage_settled = False
         self._iterator: AsyncIterator[bytes] | None = None
 
     @property
@@ -95,12 +98,22 @@ class UpstreamStream:
             log.warning("%s stream failed: %s", self.provider, type(exc).__name__)
             yield error_frame(self.error)
         finally:
+            self._settle_usage()
             await self._response.aclose()
 
+    def _settle_usage(self) -> None:
+        """Once the stream is over, estimate whatever usage the provider did not report (see Usage)."""
+        if self._usage_settled:
+            return
+        self._usage_settled = True
+        translator = self._translator
+        translator.tally.fill_unreported(translator.usage)
+
     async def aclose(self) -> None:
-        """Close the upstream response (idempotent); usage counted so far is kept."""
+        """Close the upstream response (idempotent); usage so far is kept, estimated where unreported."""
         self._closed = True
         iterator = self._iterator
         if iterator is not None and not getattr(iterator, "ag_running", False):
             await iterator.aclose()  # type: ignore[attr-defined]
         await self._response.aclose()
+        self._settle_usage()
