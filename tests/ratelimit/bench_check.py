@@ -1,7 +1,8 @@
 """Cost of one ``RateLimiter.check`` (key + IP, one script call) against a private local Redis.
 
 Run: ``.venv/bin/python -m tests.ratelimit.bench_check [--checks 2000]``. Prints median and p99 in µs for
-requests that are admitted (a generous limit) and for a subject held at its limit (mostly refused).
+requests that are admitted (a generous limit) and for a subject held at its limit (mostly refused), and
+the script's own time inside Redis (``INFO commandstats``), which the machine's other load disturbs less.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from infra.stack.processes import pick_free_ports
 from infra.stack.redis import RedisService
 
 
-async def _timings(url: str, limits: list[Limit], checks: int) -> tuple[list[float], int]:
+async def _timings(url: str, limits: list[Limit], checks: int) -> tuple[list[float], int, float]:
     redis = connect_redis(url)
     try:
         limiter = RateLimiter(redis)
         for _ in range(50):  # warm up: connection, script load
             await limiter.check([Limit(f"warm:{uuid.uuid4().hex}", 10)])
+        await redis.config_resetstat()
         timings, admitted = [], 0
         for _ in range(checks):
             started = time.perf_counter_ns()
@@ -33,17 +35,18 @@ async def _timings(url: str, limits: list[Limit], checks: int) -> tuple[list[flo
             timings.append((time.perf_counter_ns() - started) / 1000)
             admitted += decision.allowed
             assert decision.shared, "Redis did not answer"
-        return timings, admitted
+        in_redis = (await redis.info("commandstats"))["cmdstat_evalsha"]["usec_per_call"]
+        return timings, admitted, float(in_redis)
     finally:
         await redis.aclose()
 
 
-def _report(name: str, timings: list[float], admitted: int) -> None:
+def _report(name: str, timings: list[float], admitted: int, in_redis: float) -> None:
     ordered = sorted(timings)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * len(ordered)))]
     print(
         f"{name:<28} median {statistics.median(ordered):7.1f} µs   p99 {p99:7.1f} µs   "
-        f"admitted {admitted}/{len(ordered)}"
+        f"in Redis {in_redis:5.1f} µs   admitted {admitted}/{len(ordered)}"
     )
 
 
