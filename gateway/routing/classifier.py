@@ -39,7 +39,7 @@ CARRIED_FEATURES = ("code", "math", "numbers", "reasoning", "structured_output")
 
 # Feature names, each documented in docs/routing.md. Values are small non-negative numbers (mostly 0..~3).
 FEATURES: tuple[str, ...] = (
-    "prompt_length",  # log2(1 + prompt_tokens / 64)
+    "prompt_length",  # log2(1 + conversation tokens / 64): user and assistant turns only
     "last_message_length",  # log2(1 + last user message tokens / 64)
     "conversation_depth",  # earlier user turns, capped at 6
     "code",  # fenced blocks and code-like lines, programming vocabulary
@@ -380,6 +380,7 @@ def _system_hint(text: str) -> float:
 @dataclass
 class _Parsed:
     texts: list[str]  # every text that reaches the model; the last user text, if any, is among them
+    system_texts: int  # how many of ``texts`` (the first ones seen as system/developer) are instructions
     system_text: str
     last_user_text: str
     earlier_user_text: str
@@ -413,8 +414,8 @@ def _content_text(content: Any, parsed: _Parsed) -> str:
 
 
 def _parse(request: dict[str, Any]) -> _Parsed:
-    parsed = _Parsed(texts=[], system_text="", last_user_text="", earlier_user_text="", user_turns=0,
-                     messages=0, images=0, low_detail_images=0)
+    parsed = _Parsed(texts=[], system_texts=0, system_text="", last_user_text="", earlier_user_text="",
+                     user_turns=0, messages=0, images=0, low_detail_images=0)
     messages = request.get("messages")
     if not isinstance(messages, list):
         return parsed
@@ -429,11 +430,15 @@ def _parse(request: dict[str, Any]) -> _Parsed:
         tool_calls = message.get("tool_calls")
         if isinstance(tool_calls, list) and tool_calls:
             text = text + "\n" + json.dumps(tool_calls, separators=(",", ":"), default=str)
-        if text:
-            parsed.texts.append(text)
         if role in ("system", "developer"):
             system_parts.append(text)
-        elif role == "user":
+            if text:  # instructions first, so the conversation's own texts are the rest
+                parsed.texts.insert(parsed.system_texts, text)
+                parsed.system_texts += 1
+            continue
+        if text:
+            parsed.texts.append(text)
+        if role == "user":
             parsed.user_turns += 1
             user_texts.append(text)
     parsed.system_text = "\n".join(system_parts)
@@ -474,9 +479,14 @@ def classify(request: dict[str, Any], *, config: ClassifierConfig = DEFAULT) -> 
 
     prompt_tokens = TOKENS_PER_REPLY
     last_tokens = 0
-    for text in parsed.texts:
+    # Length is scored on what the users and the model said. System prompts, images and tool definitions
+    # are mostly boilerplate with features of their own, so they do not make a request "long".
+    conversation_tokens = 0
+    for index, text in enumerate(parsed.texts):
         tokens = count_tokens(text)
         prompt_tokens += tokens
+        if index >= parsed.system_texts:
+            conversation_tokens += tokens
         if text is parsed.last_user_text:
             last_tokens = tokens
     prompt_tokens += TOKENS_PER_MESSAGE * parsed.messages
@@ -492,7 +502,7 @@ def classify(request: dict[str, Any], *, config: ClassifierConfig = DEFAULT) -> 
         earlier = _text_features(_feature_window(parsed.earlier_user_text))
         for name in CARRIED_FEATURES:
             features[name] += CONTEXT_CARRY * earlier[name]
-    features["prompt_length"] = _log_scale(prompt_tokens, 64)
+    features["prompt_length"] = _log_scale(conversation_tokens, 64)
     features["last_message_length"] = _log_scale(last_tokens, 64)
     features["conversation_depth"] = _capped(max(parsed.user_turns - 1, 0), 6)
     features["tools"] = min(2.0, 1.0 + math.log2(len(tools))) if tools else 0.0

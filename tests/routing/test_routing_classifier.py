@@ -163,3 +163,14 @@ def test_config_file_overrides_weights_and_thresholds(tmp_path: Path):
     path.write_text(json.dumps({"threshold": 1}))
     with pytest.raises(ValueError, match="unknown keys"):
         load_classifier_config(path)
+
+
+def test_a_long_system_prompt_or_an_image_does_not_make_a_small_question_complex() -> None:
+    system = "You are a helpful assistant for Acme Corp. Be polite, concise and accurate. " * 20
+    hello = classify({"messages": [{"role": "system", "content": system}, {"role": "user", "content": "hi"}]})
+    assert hello.complexity == "simple"
+    assert hello.prompt_tokens > 250  # still counted in full for context fit and cost
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    question = {"role": "user", "content": [image, {"type": "text", "text": "What colour?"}]}
+    colour = classify({"messages": [question]})
+    assert colour.complexity != "complex" and colour.needs_vision
