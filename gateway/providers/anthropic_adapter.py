@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from gateway.providers.anthropic_json import ResponseTool, response_tool, response_tool_choice
 from gateway.providers.base import Completion, UpstreamCall, UpstreamError, Usage
 from gateway.providers.chunks import ChunkWriter
 from gateway.providers.errors import error_from_stream_payload
@@ -161,7 +162,8 @@ def build_anthropic_request(call: UpstreamCall, *, stream: bool) -> dict[str, An
     system = "\n\n".join(
         t for t in (content_text(m.get("content")) for m in messages if m.get("role") in SYSTEM_ROLES) if t
     )
-    instruction = json_mode_instruction(request.get("response_format"))
+    json_tool = response_tool(request.get("response_format"))
+    instruction = None if json_tool else json_mode_instruction(request.get("response_format"))
     if instruction:
         system = f"{system}\n\n{instruction}" if system else instruction
     if system:
@@ -188,6 +190,10 @@ def build_anthropic_request(call: UpstreamCall, *, stream: bool) -> dict[str, An
         anthropic_choice = _tool_choice(choice, request.get("parallel_tool_calls"))
         if anthropic_choice is not None:
             body["tool_choice"] = anthropic_choice
+    if json_tool is not None:
+        client_tools_sent = "tools" in body
+        body["tools"] = [*body.get("tools", []), json_tool.definition()]
+        body["tool_choice"] = response_tool_choice(json_tool, client_tools_sent, choice)
     if request.get("user"):
         body["metadata"] = {"user_id": str(request["user"])}
     if stream:
@@ -222,12 +228,23 @@ def usage_from_anthropic(raw: dict[str, Any] | None, usage: Usage | None = None)
     return usage
 
 
+def _finish_reason(stop_reason: str | None, *, answered_in_json: bool) -> str:
+    """The JSON-mode tool call is the answer itself: it finishes with "stop", not "tool_calls"."""
+    if answered_in_json and stop_reason == "tool_use":
+        return "stop"
+    return FINISH_REASONS.get(stop_reason or "end_turn", "stop")
+
+
 def anthropic_completion(call: UpstreamCall, data: dict[str, Any]) -> Completion:
+    json_tool = response_tool(call.request.get("response_format"))
     texts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
+    answer: str | None = None
     for block in data.get("content") or []:
         if block.get("type") == "text":
             texts.append(block.get("text", ""))
+        elif block.get("type") == "tool_use" and json_tool and block.get("name") == json_tool.name:
+            answer = dumps_str(block.get("input") or {})
         elif block.get("type") == "tool_use":
             tool_calls.append(
                 {
@@ -240,10 +257,12 @@ def anthropic_completion(call: UpstreamCall, data: dict[str, Any]) -> Completion
                 }
             )
     usage = usage_from_anthropic(data.get("usage"))
-    finish_reason = FINISH_REASONS.get(data.get("stop_reason") or "end_turn", "stop")
+    finish_reason = _finish_reason(
+        data.get("stop_reason"), answered_in_json=answer is not None and not tool_calls
+    )
     choice = {
         "index": 0,
-        "message": new_message("".join(texts), tool_calls),
+        "message": new_message("".join(texts) if answer is None else answer, tool_calls),
         "logprobs": None,
         "finish_reason": finish_reason,
     }
@@ -261,6 +280,9 @@ class AnthropicStreamTranslator:
         self.tally = StreamTally(call.request, self._out.received)
         self.done = False
         self._tool_index_by_block: dict[int, int] = {}
+        self._json_tool: ResponseTool | None = response_tool(call.request.get("response_format"))
+        self._json_block: int | None = None  # the content block holding the JSON-mode answer
+        self._json_sent = False
         self._started = False
 
     @property
@@ -287,6 +309,8 @@ class AnthropicStreamTranslator:
             if delta_type == "text_delta":
                 return [out.text(delta.get("text", ""))] if delta.get("text") else []
             if delta_type == "input_json_delta":
+                if self._json_block is not None and payload.get("index") == self._json_block:
+                    return self._json_text(delta.get("partial_json", ""))
                 tool_index = self._tool_index_by_block.get(payload.get("index", -1))
                 partial = delta.get("partial_json", "")
                 if tool_index is None or not partial:
@@ -297,6 +321,13 @@ class AnthropicStreamTranslator:
             return []  # thinking and signature deltas are not forwarded
         if kind == "content_block_start":
             block = payload.get("content_block") or {}
+            if (
+                block.get("type") == "tool_use"
+                and self._json_tool
+                and block.get("name") == self._json_tool.name
+            ):
+                self._json_block = payload.get("index", -1)
+                return []
             if block.get("type") == "tool_use":
                 tool_index = len(self._tool_index_by_block)
                 self._tool_index_by_block[payload.get("index", tool_index)] = tool_index
@@ -321,15 +352,31 @@ class AnthropicStreamTranslator:
                 self.tally.prompt_reported = True
             stop_reason = (payload.get("delta") or {}).get("stop_reason")
             if stop_reason:
-                return [out.finish(FINISH_REASONS.get(stop_reason, "stop"))]
+                answered = self._json_block is not None and not self._tool_index_by_block
+                return [out.finish(_finish_reason(stop_reason, answered_in_json=answered))]
             return []
         if kind == "message_stop":
             self.done = True
             frames = [] if 0 in out.finish_reasons else [out.finish("stop")]
             return frames + out.closing(self.usage)
+        if kind == "content_block_stop":
+            if (
+                self._json_block is not None
+                and payload.get("index") == self._json_block
+                and not self._json_sent
+            ):
+                return self._json_text("{}")  # an empty input streams no partial JSON at all
+            return []
         if kind == "error":
             raise error_from_stream_payload("anthropic", payload, self._api_key)
-        return []  # content_block_stop and unknown events
+        return []  # unknown events
+
+    def _json_text(self, partial: str) -> list[bytes]:
+        """A piece of the JSON-mode tool input, sent as message content."""
+        if not partial:
+            return []
+        self._json_sent = True
+        return [self._out.text(partial)]
 
     def on_eof(self) -> list[bytes]:
         raise UpstreamError(

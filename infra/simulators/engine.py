@@ -117,6 +117,10 @@ def _pick_tools(conv: Conversation, directives: Directives, seed: int) -> list[T
 
 
 def _arguments(tool: ToolSpec, seed: int) -> dict[str, Any]:
+    schema = tool.parameters or {}
+    if "properties" not in schema and schema.get("additionalProperties") is True:
+        # an open object (e.g. a JSON-mode answer tool): the model fills it with an answer of its own
+        return orjson.loads(json_answer(seed, None, tool.name))
     value = example_for_schema(tool.parameters or {"type": "object", "properties": {}}, tool.name, seed)
     return value if isinstance(value, dict) else {"value": value}
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from gateway.providers.anthropic_adapter import AnthropicAdapter, build_anthropic_request
+from gateway.providers.anthropic_json import TOOL_DESCRIPTION
 from gateway.providers.base import UpstreamError
 from gateway.providers.gemini_adapter import GeminiAdapter, build_gemini_request
-from gateway.providers.messages import JSON_OBJECT_INSTRUCTION
 from gateway.providers.openai_adapter import build_openai_request
 from gateway.settings import ProviderConfig
 from tests.providers.provider_helpers import PNG_B64, PNG_DATA_URL, WEATHER_TOOL, make_call
@@ -210,8 +210,16 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
         {
             "model": "up-model",
             "max_tokens": 1024,
-            "system": "You answer in JSON.\n\n" + JSON_OBJECT_INSTRUCTION,
+            "system": "You answer in JSON.",
             "messages": [{"role": "user", "content": [text("List 2")]}],
+            "tools": [
+                {
+                    "name": "json_response",
+                    "description": TOOL_DESCRIPTION,
+                    "input_schema": {"type": "object", "additionalProperties": True},
+                }
+            ],
+            "tool_choice": {"type": "tool", "name": "json_response", "disable_parallel_tool_use": True},
         },
         {
             "contents": [{"role": "user", "parts": [{"text": "List 2"}]}],
@@ -230,11 +238,9 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
         {
             "model": "up-model",
             "max_tokens": 1024,
-            "system": "Respond with a single valid JSON value that conforms to this JSON Schema, "
-            "and nothing else "
-            '(no prose, no code fences): {"type":"object","properties":{"a":{"type":"integer"},'
-            '"b":{"type":["string","null"]}},"required":["a"],"additionalProperties":false}',
             "messages": [{"role": "user", "content": [text("Give a")]}],
+            "tools": [{"name": "thing", "description": TOOL_DESCRIPTION, "input_schema": JSON_SCHEMA}],
+            "tool_choice": {"type": "tool", "name": "thing", "disable_parallel_tool_use": True},
         },
         {
             "contents": [{"role": "user", "parts": [{"text": "Give a"}]}],
