@@ -65,6 +65,21 @@ CASES = [
     ("model not a string", _chat(model=7), JSON, 400),
     ("tools not a list", _chat(tools={"type": "function"}), JSON, 400),
     ("tool without name", _chat(tools=[{"type": "function", "function": {}}]), JSON, 400),
+    ("tool_calls a string", _chat(messages=[
+        *MESSAGES, {"role": "assistant", "content": None, "tool_calls": "x"},
+        {"role": "tool", "tool_call_id": "a", "content": "r"}]), JSON, 400),
+    ("tool call function a string", _chat(messages=[*MESSAGES, {"role": "assistant", "content": None,
+        "tool_calls": [{"id": "a", "type": "function", "function": "x"}]}]), JSON, 400),
+    ("tool properties a list", _chat(model="gemini-2.5-flash-lite", tools=[{"type": "function", "function": {
+        "name": "f", "parameters": {"type": "object", "properties": [1]}}}]), JSON, 400),
+    ("tool_choice function a string", _chat(tools=[{"type": "function", "function": {"name": "f"}}],
+                                            tool_choice={"type": "function", "function": "x"}), JSON, 400),
+    ("tool_choice names a missing tool", _chat(tool_choice={"type": "function", "function": {"name": "f"}}),
+     JSON, 400),
+    ("stream_options without stream", _chat(stream_options={"include_usage": True}), JSON, 400),
+    ("model of 257 characters", _chat(model="m" * 257), JSON, 400),
+    ("image url not a URL", _chat(messages=[{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "cat.png"}}]}]), JSON, 400),
     ("bad response_format", _chat(response_format={"type": "xml"}), JSON, 400),
     ("json_schema without schema", _chat(response_format={"type": "json_schema"}), JSON, 400),
     ("seed as text", _chat(seed="x"), JSON, 400),
