@@ -81,11 +81,11 @@ BAD = [
     ("tool call wrong type", _chat(USER, _assistant_calls([{**CALL, "type": "code"}])),
      "messages[1].tool_calls[0].type"),
     # other message fields
-    ("message function_call a string",
-     _chat(USER, {"role": "assistant", "content": None, "function_call": "f"}), "messages[1].function_call"),
-    ("message function_call without arguments",
-     _chat(USER, {"role": "assistant", "content": None, "function_call": {"name": "f"}}),
-     "messages[1].function_call.arguments"),
+    ("message function_call (legacy)",
+     _chat(USER, {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}}),
+     "messages[1].function_call"),
+    ("role function (legacy)",
+     _chat(USER, {"role": "function", "name": "f", "content": "x"}), "messages[1].role"),
     ("role a list", _chat({"role": ["user"], "content": "hi"}), "messages[0].role"),
     ("content part type a list", _chat({"role": "user", "content": [{"type": ["text"]}]}),
      "messages[0].content[0]"),
@@ -144,15 +144,9 @@ BAD = [
     ("tool_choice named without tools", _chat(tool_choice={"type": "function", "function": {"name": "f"}}),
      "tool_choice.function.name"),
     ("tool_choice required without tools", _chat(tool_choice="required"), "tool_choice"),
-    # legacy functions
-    ("functions not a list", _chat(functions={"name": "f"}), "functions"),
-    ("functions entry without name", _chat(functions=[{"description": "x"}]), "functions[0].name"),
-    ("functions parameters a list", _chat(functions=[{"name": "f", "parameters": [1]}]),
-     "functions[0].parameters"),
-    ("function_call unknown mode", _chat(functions=[{"name": "f"}], function_call="always"), "function_call"),
-    ("function_call unknown name", _chat(functions=[{"name": "f"}], function_call={"name": "g"}),
-     "function_call.name"),
-    ("function_call named without functions", _chat(function_call={"name": "f"}), "function_call.name"),
+    # legacy function calling is refused, pointing to tools
+    ("functions (legacy)", _chat(functions=[{"name": "f"}]), "functions"),
+    ("function_call (legacy)", _chat(function_call="auto"), "function_call"),
     # stream_options
     ("stream_options a list", _chat(stream=True, stream_options=[1]), "stream_options"),
     ("stream_options without stream", _chat(stream_options={"include_usage": True}), "stream_options"),
@@ -195,7 +189,8 @@ def test_bad_body_is_a_400_naming_the_field(name: str, body: dict[str, Any], fie
     with pytest.raises(ApiError) as raised:
         validate_chat_request(body)
     error = raised.value
-    assert (error.status, error.code) == (400, "invalid_request")
+    expected_code = "unsupported_parameter" if "(legacy)" in name else "invalid_request"
+    assert (error.status, error.code) == (400, expected_code)
     assert error.details == {"field": field}, error.message
     assert error.message.startswith(f"{field}: ")
 
@@ -241,13 +236,6 @@ GOOD = [
     ("user and metadata",
      _chat(USER, user="u" * 256, metadata={"team": "search", "ticket": "T-1"}, store=True)),
     ("model of 256 characters", _chat(USER, model="m" * 256)),
-    ("legacy functions", _chat(
-        USER,
-        {"role": "assistant", "content": None, "function_call": {"name": "get_weather", "arguments": "{}"}},
-        {"role": "function", "name": "get_weather", "content": "sunny"},
-        functions=[{"name": "get_weather", "description": "w", "parameters": WEATHER_PARAMETERS}],
-        function_call={"name": "get_weather"},
-    )),
     ("explicit nulls", _chat(USER, tools=None, tool_choice=None, stream_options=None, user=None,
                              metadata=None, response_format=None, top_logprobs=None, seed=None)),
 ]  # fmt: skip

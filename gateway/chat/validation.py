@@ -4,8 +4,9 @@ The body stays a plain dict (it is forwarded almost as is); this module only rej
 with a 400 naming the field. Nested structures (tool calls, tool definitions, tool_choice, image parts,
 response_format) are checked here too, so no malformed value ever reaches a provider adapter.
 
-Legacy function calling (``functions`` and ``function_call``) is validated with the same rules as
-``tools`` / ``tool_choice`` and accepted; the routing classifier reads it, the adapters ignore it.
+Legacy function calling (``functions``, ``function_call``, ``role: "function"``) is refused with a 400
+that points to ``tools`` / ``tool_choice`` / ``role: "tool"``: no provider adapter translates it, and
+dropping it silently would change what the model sees.
 
 Only plain ``isinstance`` checks: this runs on every request.
 """
@@ -25,13 +26,17 @@ MAX_USER_CHARS = 256
 MAX_METADATA_PAIRS = 16
 MAX_METADATA_KEY_CHARS = 64
 MAX_METADATA_VALUE_CHARS = 512
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+LEGACY_FUNCTIONS = "legacy function calling is not supported; use tools, tool_choice and role 'tool'"
 CONTENT_PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
 IMAGE_DETAILS = frozenset({"auto", "low", "high"})
 TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
-FUNCTION_CALL_MODES = frozenset({"none", "auto"})
 # OpenAI's rule for function (and json_schema) names.
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+
+def _unsupported(field: str) -> ApiError:
+    return ApiError(400, "unsupported_parameter", f"{field}: {LEGACY_FUNCTIONS}", {"field": field})
 
 
 def _fail(field: str, message: str) -> ApiError:
@@ -138,6 +143,8 @@ def _check_message(i: int, message: Any) -> None:
     if not isinstance(message, dict):
         raise _fail(f"messages[{i}]", "must be an object")
     role = message.get("role")
+    if role == "function" or "function_call" in message:
+        raise _unsupported(f"messages[{i}].{'role' if role == 'function' else 'function_call'}")
     if not isinstance(role, str) or role not in ROLES:
         raise _fail(f"messages[{i}].role", f"must be one of {sorted(ROLES)}")
     if len(message) > 2 or role == "tool":
@@ -148,7 +155,7 @@ def _check_message(i: int, message: Any) -> None:
     where = f"messages[{i}]"
     if content is None:
         if role == "assistant" and (
-            message.get("tool_calls") or message.get("function_call") or "content" in message
+            message.get("tool_calls") or "content" in message
         ):
             return
         raise _fail(f"{where}.content", "is required")
@@ -158,7 +165,7 @@ def _check_message(i: int, message: Any) -> None:
 
 
 def _check_message_extras(i: int, role: str, message: dict[str, Any]) -> None:
-    """Fields beyond role and content: name, tool_call_id, tool_calls, function_call."""
+    """Fields beyond role and content: name, tool_call_id, tool_calls."""
     name = message.get("name")
     if name is not None and not isinstance(name, str):
         raise _fail(f"messages[{i}].name", "must be a string")
@@ -167,9 +174,6 @@ def _check_message_extras(i: int, role: str, message: dict[str, Any]) -> None:
     tool_calls = message.get("tool_calls")
     if tool_calls is not None and not _is_valid_tool_calls(tool_calls):
         _check_tool_calls(f"messages[{i}].tool_calls", tool_calls)
-    function_call = message.get("function_call")
-    if function_call is not None:
-        _check_function_object(f"messages[{i}].function_call", function_call)
 
 
 # --- tools and tool_choice ----------------------------------------------------------------------------
@@ -245,29 +249,14 @@ def _check_tool_choice(choice: Any, names: set[str] | None) -> None:
         raise _fail("tool_choice.function.name", f"no tool named {function['name']!r} in tools")
 
 
-def _check_legacy_functions(body: dict[str, Any]) -> None:
-    functions = body.get("functions")
-    names: set[str] | None = None
-    if functions is not None:
-        if not isinstance(functions, list):
-            raise _fail("functions", "must be a list")
-        names = {_check_function_definition(f"functions[{i}]", f) for i, f in enumerate(functions)}
-    call = body.get("function_call")
-    if call is None or (isinstance(call, str) and call in FUNCTION_CALL_MODES):
-        return
-    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
-        raise _fail("function_call", "must be 'none', 'auto' or {\"name\": ...}")
-    if not names or call["name"] not in names:
-        raise _fail("function_call.name", f"no function named {call['name']!r} in functions")
-
-
 def _check_tools(body: dict[str, Any]) -> None:
     names = _tool_names(body)
     choice = body.get("tool_choice")
     if choice is not None:
         _check_tool_choice(choice, names)
-    if "functions" in body or "function_call" in body:
-        _check_legacy_functions(body)
+    for legacy in ("functions", "function_call"):
+        if body.get(legacy) is not None:
+            raise _unsupported(legacy)
 
 
 # --- the request --------------------------------------------------------------------------------------
