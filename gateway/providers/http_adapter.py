@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import functools
 import http.cookiejar
 import logging
@@ -35,7 +36,7 @@ def tls_context() -> ssl.SSLContext:
         return ssl.create_default_context()
 
 
-class HttpAdapter:
+class HttpAdapter(abc.ABC):
     """Subclasses provide the translation; this class moves the bytes."""
 
     name = "base"
@@ -80,18 +81,21 @@ class HttpAdapter:
 
     # -- provider specifics -------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def auth_headers(self, api_key: str) -> dict[str, str]:
-        raise NotImplementedError
+        """The provider's authentication headers for this key."""
 
+    @abc.abstractmethod
     def build_request(self, call: UpstreamCall, *, stream: bool) -> tuple[str, dict[str, Any]]:
         """(path under base_url, JSON body); UpstreamError(400) for requests the provider cannot take."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def completion_from(self, call: UpstreamCall, data: dict[str, Any]) -> Completion:
-        raise NotImplementedError
+        """The provider's JSON answer as an OpenAI ``chat.completion``."""
 
+    @abc.abstractmethod
     def translator(self, call: UpstreamCall) -> StreamTranslator:
-        raise NotImplementedError
+        """A fresh incremental translator of the provider's stream into OpenAI chunks."""
 
     def rejects_key(self, response: httpx.Response) -> bool:
         return response.status_code in (401, 403)
