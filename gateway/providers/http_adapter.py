@@ -64,15 +64,15 @@ class HttpAdapter(abc.ABC):
             write=idle_timeout,
             pool=connect_timeout,
         )
-        # Plain-HTTP upstreams (an egress proxy, a sidecar, the simulators) go through the lean
-        # HTTP/1.1 transport; TLS upstreams keep httpx's HTTP/2-capable default.
-        mounts = None if transport is not None else {"http://": LeanTransport()}
+        # Plain-HTTP upstreams (an egress proxy, a sidecar, the simulators) are sent straight to the
+        # lean HTTP/1.1 transport: no redirects, auth flows or cookies to handle, so the client layer
+        # (about 130 us a call) is skipped. TLS upstreams keep httpx's HTTP/2-capable client.
+        self._lean = LeanTransport() if transport is None and self.base_url.startswith("http://") else None
         self._client = httpx.AsyncClient(
             http2=True,
             timeout=self._stream_timeout,
             limits=httpx.Limits(max_connections=500, max_keepalive_connections=100, keepalive_expiry=60),
             transport=transport,
-            mounts=mounts,
             verify=tls_context(),
             follow_redirects=False,
             # One client serves every user: never keep an upstream's cookies from one call to the next.
@@ -102,6 +102,27 @@ class HttpAdapter(abc.ABC):
 
     # -- the calls ----------------------------------------------------------------------------------
 
+    async def _send(
+        self, method: str, url: str, *, headers: dict[str, str], timeout: httpx.Timeout,
+        content: bytes | None = None, stream: bool = False,
+    ) -> httpx.Response:
+        """One HTTP exchange; the body is read unless ``stream``. Raises httpx errors."""
+        if self._lean is None:
+            request = self._client.build_request(
+                method, url, content=content, headers=headers, timeout=timeout
+            )
+            return await self._client.send(request, stream=stream)
+        request = httpx.Request(method, url, content=content, headers=headers,
+                                extensions={"timeout": timeout.as_dict()})
+        response = await self._lean.handle_async_request(request)
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
+
     def _headers(self, api_key: str, *, stream: bool) -> dict[str, str]:
         headers = {
             "content-type": "application/json",
@@ -114,7 +135,8 @@ class HttpAdapter(abc.ABC):
         path, body = self.build_request(call, stream=False)
         api_key = call.api_key or self.default_api_key
         try:
-            response = await self._client.post(
+            response = await self._send(
+                "POST",
                 self.base_url + path,
                 content=orjson.dumps(body),
                 headers=self._headers(api_key, stream=False),
@@ -149,14 +171,15 @@ class HttpAdapter(abc.ABC):
     async def open_stream(self, call: UpstreamCall) -> UpstreamStream:
         path, body = self.build_request(call, stream=True)
         api_key = call.api_key or self.default_api_key
-        request = self._client.build_request(
-            "POST",
-            self.base_url + path,
-            content=orjson.dumps(body),
-            headers=self._headers(api_key, stream=True),
-        )
         try:
-            response = await self._client.send(request, stream=True)
+            response = await self._send(
+                "POST",
+                self.base_url + path,
+                content=orjson.dumps(body),
+                headers=self._headers(api_key, stream=True),
+                timeout=self._stream_timeout,
+                stream=True,
+            )
         except httpx.HTTPError as exc:
             raise error_from_exception(self.name, exc) from None
         if response.status_code >= 400:
@@ -172,7 +195,8 @@ class HttpAdapter(abc.ABC):
     async def verify_key(self, api_key: str) -> bool:
         """True if the provider accepts the key (a cheap authenticated GET of the model list)."""
         try:
-            response = await self._client.get(
+            response = await self._send(
+                "GET",
                 self.base_url + self.models_path,
                 headers=self.auth_headers(api_key),
                 timeout=self._response_timeout,
@@ -199,4 +223,6 @@ class HttpAdapter(abc.ABC):
         raise error_from_body(self.name, response.status_code, response.content, response.headers, api_key)
 
     async def aclose(self) -> None:
+        if self._lean is not None:
+            await self._lean.aclose()
         await self._client.aclose()
