@@ -17,7 +17,7 @@ from gateway.chat.breaker import CircuitBreaker
 from gateway.chat.handler import chat_completions
 from gateway.clickhouse import ClickHouse
 from gateway.db import create_pool
-from gateway.errors import EXCEPTION_HANDLERS
+from gateway.errors import EXCEPTION_HANDLERS, InternalErrorMiddleware
 from gateway.events.producer import UsageProducer
 from gateway.events.topics import ensure_topics
 from gateway.keys.gateway_auth import start_key_cache, stop_key_cache
@@ -59,7 +59,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *models_api.routes,
         *analytics.routes,
     ]
-    middleware = [Middleware(RequestIdMiddleware), Middleware(ApiRateLimitMiddleware)]
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(InternalErrorMiddleware),
+        Middleware(ApiRateLimitMiddleware),
+    ]
     return Starlette(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan
     )

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.http import json_response
 
@@ -79,13 +80,40 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
-async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "Internal server error")
-
-
 EXCEPTION_HANDLERS = {
     ApiError: api_error_handler,
     HTTPException: http_exception_handler,
-    Exception: unhandled_error_handler,
 }
+
+
+class InternalErrorMiddleware:
+    """Turns an unexpected exception into a 500 in the standard shape, and keeps the connection.
+
+    Starlette's own last-resort handler re-raises after answering, which makes the server drop the
+    client's keep-alive connection, so the client's next, valid request fails too. A pure ASGI
+    middleware (no response buffering) that answers only when no response has started yet.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # mid-response: nothing sane to send; let the server end the connection
+            response = error_response(500, "internal_error", "Internal server error")
+            await response(scope, receive, send)

@@ -11,7 +11,7 @@ from openai import BadRequestError, OpenAI
 
 from gateway.chat.validation import validate_chat_request
 from gateway.errors import ApiError
-from tests.conftest import RunningGateway, new_account
+from tests.conftest import Account, RunningGateway, new_account
 
 USER = {"role": "user", "content": "hi"}
 PNG = (
@@ -299,3 +299,25 @@ def test_openai_sdk_gets_a_400_for_a_malformed_tool_choice(gateway: RunningGatew
     body = raised.value.body
     assert isinstance(body, dict) and body["code"] == "invalid_request"
     assert body["details"]["field"] == "tool_choice.function.name"
+
+
+def test_schemas_gemini_cannot_take_are_a_400_not_a_500(gateway: RunningGateway, account: Account) -> None:
+    """Malformed nested schemas reach the Gemini schema converter only through valid top levels."""
+    nested = {"type": "object", "properties": {"a": {"type": "object", "properties": [1]}}}
+    defs = {"type": "object", "$defs": [1], "properties": {"a": {"$ref": "#/$defs/x"}}}
+    bodies = [
+        {"tools": [{"type": "function", "function": {"name": "f", "parameters": nested}}]},
+        {"tools": [{"type": "function", "function": {"name": "f", "parameters": defs}}]},
+        {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": nested}}},
+    ]
+    with httpx.Client(base_url=gateway.base_url, timeout=30) as client:
+        for extra in bodies:
+            for stream in (False, True):
+                response = client.post(
+                    "/v1/chat/completions",
+                    headers={"Authorization": f"Bearer {account.gateway_key}"},
+                    json={"model": "gemini-2.5-flash-lite", "stream": stream,
+                          "messages": [{"role": "user", "content": "hi"}], **extra},
+                )
+                assert response.status_code < 500, (extra, stream, response.text)
+                assert response.status_code in (200, 400), response.text

@@ -86,6 +86,7 @@ class UpstreamError(Exception):
         details = {
             key: value
             for key, value in (
+                ("field", self.param),
                 ("provider", self.provider),
                 ("upstream_status", self.upstream_status),
                 ("retry_after", self.retry_after),

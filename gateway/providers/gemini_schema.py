@@ -43,7 +43,12 @@ def to_gemini_schema(schema: Any) -> dict[str, Any]:
     and inline local ``#/$defs/…`` references (non-recursive ones)."""
     if not isinstance(schema, dict):
         raise NotSimpleSchema("schema must be an object")
-    definitions = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
+    definitions: dict[str, Any] = {}
+    for key in ("definitions", "$defs"):
+        value = schema.get(key) or {}
+        if not isinstance(value, dict):
+            raise NotSimpleSchema(f"{key} must be an object")
+        definitions.update(value)
     return _convert(schema, definitions, 0)
 
 
@@ -74,12 +79,16 @@ def _convert(schema: Any, definitions: dict[str, Any], depth: int) -> dict[str, 
             if len(concrete) < len(types):
                 out["nullable"] = True
         elif key == "properties":
+            if not isinstance(value or {}, dict):
+                raise NotSimpleSchema("properties must be an object")
             out["properties"] = {
                 name: _convert(sub, definitions, depth + 1) for name, sub in (value or {}).items()
             }
         elif key == "items":
             out["items"] = _convert(value, definitions, depth + 1)
         elif key == "anyOf":
+            if not isinstance(value, list):
+                raise NotSimpleSchema("anyOf must be a list")
             out["anyOf"] = [_convert(sub, definitions, depth + 1) for sub in value]
         else:
             out[key] = value
