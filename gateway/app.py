@@ -24,7 +24,7 @@ from gateway.keys.gateway_auth import start_key_cache, stop_key_cache
 from gateway.keys.routes import routes as key_routes
 from gateway.metrics_route import metrics_endpoint
 from gateway.providers import close_adapters, create_adapters
-from gateway.ratelimit import ApiRateLimitMiddleware, with_v1_limits
+from gateway.ratelimit import ApiRateLimitMiddleware
 from gateway.redis_client import start_redis_services, stop_redis_services
 from gateway.request_id import RequestIdMiddleware
 from gateway.routing.catalog import load_catalog
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *openapi.routes,
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-        Route("/v1/models", with_v1_limits(models_api.openai_models), methods=["GET"]),
+        Route("/v1/models", models_api.openai_models, methods=["GET"]),
         *auth_routes,
         *key_routes,
         *models_api.routes,

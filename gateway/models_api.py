@@ -13,6 +13,7 @@ from gateway.errors import ApiError
 from gateway.http import json_response, read_json
 from gateway.keys.gateway_auth import authenticate_gateway_key
 from gateway.keys.provider_keys import user_provider_keys
+from gateway.ratelimit import enforce_v1_limits
 from gateway.routing.catalog import Model
 from gateway.routing.router import resolve_model_id
 from gateway.state import get_state
@@ -88,6 +89,8 @@ async def openai_models(request: Request) -> Response:
     """Models the calling gateway key can reach, plus the virtual model ``auto``."""
     state = get_state(request)
     principal = await authenticate_gateway_key(state, request.headers.get("authorization"))
+    client_ip = request.client.host if request.client else ""
+    limit_headers = await enforce_v1_limits(state, principal, client_ip)
     user_keys = await user_provider_keys(state, principal.user_id)
     reachable = {n for n, c in state.settings.providers.items() if c.api_key} | set(user_keys)
     data = [{"id": "auto", "object": "model", "created": 0, "owned_by": "switchyard"}]
@@ -96,7 +99,7 @@ async def openai_models(request: Request) -> Response:
         for m in state.catalog.all()
         if m.provider in reachable
     ]
-    return json_response({"object": "list", "data": data})
+    return json_response({"object": "list", "data": data}, headers=limit_headers)
 
 
 routes = [

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from starlette.requests import Request
-from starlette.responses import Response
-
 from gateway.errors import ApiError
-from gateway.keys.gateway_auth import GatewayPrincipal, authenticate_gateway_key
+from gateway.keys.gateway_auth import GatewayPrincipal
 from gateway.ratelimit.limiter import Decision, RateLimiter
 from gateway.ratelimit.policy import v1_limits
 from gateway.ratelimit.sliding_window import window_phrase
-from gateway.state import AppState, get_state
+from gateway.state import AppState
 
 LIMITER_KEY = "rate_limiter"
 
@@ -43,29 +38,3 @@ async def enforce_v1_limits(state: AppState, principal: GatewayPrincipal, client
     if not decision.allowed:
         raise rate_limited_error(decision)
     return decision.headers()
-
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def with_v1_limits(endpoint: Endpoint) -> Endpoint:
-    """Wrap a ``/v1`` endpoint that authenticates by itself (e.g. ``GET /v1/models``).
-
-    Requests with a bad key go straight to the endpoint, which answers 401.
-    """
-
-    async def limited(request: Request) -> Response:
-        state = get_state(request)
-        try:
-            principal = await authenticate_gateway_key(state, request.headers.get("authorization"))
-        except ApiError:
-            return await endpoint(request)
-        client_ip = request.client.host if request.client else ""
-        headers = await enforce_v1_limits(state, principal, client_ip)
-        response = await endpoint(request)
-        response.headers.update(headers)
-        return response
-
-    limited.__name__ = getattr(endpoint, "__name__", "limited")
-    limited.__doc__ = endpoint.__doc__
-    return limited
