@@ -8,7 +8,6 @@ import orjson
 
 from gateway.providers.anthropic_json import ResponseTool, response_tool, response_tool_choice
 from gateway.providers.base import Completion, UpstreamCall, UpstreamError, Usage
-from gateway.providers.chunks import ChunkWriter
 from gateway.providers.errors import error_from_stream_payload
 from gateway.providers.http_adapter import HttpAdapter
 from gateway.providers.messages import (
@@ -26,7 +25,7 @@ from gateway.providers.messages import (
     unsupported,
 )
 from gateway.providers.sse import SSEEvent
-from gateway.providers.usage_estimate import StreamTally
+from gateway.providers.stream import ChunkWritingTranslator
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -270,28 +269,16 @@ def anthropic_completion(call: UpstreamCall, data: dict[str, Any]) -> Completion
     return Completion(body=body, usage=usage)
 
 
-class AnthropicStreamTranslator:
+class AnthropicStreamTranslator(ChunkWritingTranslator):
     """message_start → role; text/tool deltas → chunks; message_delta → finish; message_stop → [DONE]."""
 
     def __init__(self, call: UpstreamCall, api_key: str | None = None) -> None:
-        self._out = ChunkWriter(call)
-        self._api_key = api_key
-        self.usage = Usage()
-        self.tally = StreamTally(call.request, self._out.received)
-        self.done = False
+        super().__init__(call, api_key)
         self._tool_index_by_block: dict[int, int] = {}
         self._json_tool: ResponseTool | None = response_tool(call.request.get("response_format"))
         self._json_block: int | None = None  # the content block holding the JSON-mode answer
         self._json_sent = False
         self._started = False
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self._out.finish_reasons.get(0)
-
-    @property
-    def first_token_at(self) -> float | None:
-        return self._out.first_token_at
 
     def on_event(self, event: SSEEvent) -> list[bytes]:
         name = event.event

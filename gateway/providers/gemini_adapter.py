@@ -12,7 +12,6 @@ import httpx
 import orjson
 
 from gateway.providers.base import Completion, UpstreamCall, UpstreamError, Usage
-from gateway.providers.chunks import ChunkWriter
 from gateway.providers.errors import error_from_stream_payload
 from gateway.providers.gemini_schema import NotSimpleSchema, to_gemini_schema
 from gateway.providers.http_adapter import HttpAdapter
@@ -32,7 +31,7 @@ from gateway.providers.messages import (
     unsupported,
 )
 from gateway.providers.sse import SSEEvent
-from gateway.providers.usage_estimate import StreamTally
+from gateway.providers.stream import ChunkWritingTranslator
 
 CONTENT_FILTER_REASONS = frozenset(
     {
@@ -275,24 +274,12 @@ def gemini_completion(call: UpstreamCall, data: dict[str, Any]) -> Completion:
     return Completion(body=body, usage=usage)
 
 
-class GeminiStreamTranslator:
+class GeminiStreamTranslator(ChunkWritingTranslator):
     """Each SSE frame is a GenerateContentResponse; usage is the latest seen; the stream ends at EOF."""
 
     def __init__(self, call: UpstreamCall, api_key: str | None = None) -> None:
-        self._out = ChunkWriter(call)
-        self._api_key = api_key
-        self.usage = Usage()
-        self.tally = StreamTally(call.request, self._out.received)
-        self.done = False
+        super().__init__(call, api_key)
         self._tool_counts: dict[int, int] = {}
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self._out.finish_reasons.get(0)
-
-    @property
-    def first_token_at(self) -> float | None:
-        return self._out.first_token_at
 
     def on_event(self, event: SSEEvent) -> list[bytes]:
         try:

@@ -131,19 +131,25 @@ class HttpAdapter(abc.ABC):
         headers.update(self.auth_headers(api_key or self.default_api_key))
         return headers
 
-    async def complete(self, call: UpstreamCall) -> Completion:
-        path, body = self.build_request(call, stream=False)
+    async def _post(self, call: UpstreamCall, *, stream: bool) -> tuple[httpx.Response, str]:
+        """Send the translated request; (response, the API key used). Transport failures → UpstreamError."""
+        path, body = self.build_request(call, stream=stream)
         api_key = call.api_key or self.default_api_key
         try:
             response = await self._send(
                 "POST",
                 self.base_url + path,
                 content=orjson.dumps(body),
-                headers=self._headers(api_key, stream=False),
-                timeout=self._response_timeout,
+                headers=self._headers(api_key, stream=stream),
+                timeout=self._stream_timeout if stream else self._response_timeout,
+                stream=stream,
             )
         except httpx.HTTPError as exc:
             raise error_from_exception(self.name, exc) from None
+        return response, api_key
+
+    async def complete(self, call: UpstreamCall) -> Completion:
+        response, api_key = await self._post(call, stream=False)
         if response.status_code >= 400:
             raise error_from_body(
                 self.name, response.status_code, response.content, response.headers, api_key
@@ -151,37 +157,19 @@ class HttpAdapter(abc.ABC):
         try:
             data = orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            raise UpstreamError(
-                502,
-                "upstream_error",
-                f"{self.name} returned a response that is not JSON",
-                upstream_status=response.status_code,
-                provider=self.name,
-            ) from None
+            data = None
         if not isinstance(data, dict):
             raise UpstreamError(
                 502,
                 "upstream_error",
-                f"{self.name} returned an unexpected response",
+                f"{self.name} returned a response that is not a JSON object",
                 upstream_status=response.status_code,
                 provider=self.name,
             )
         return self.completion_from(call, data)
 
     async def open_stream(self, call: UpstreamCall) -> UpstreamStream:
-        path, body = self.build_request(call, stream=True)
-        api_key = call.api_key or self.default_api_key
-        try:
-            response = await self._send(
-                "POST",
-                self.base_url + path,
-                content=orjson.dumps(body),
-                headers=self._headers(api_key, stream=True),
-                timeout=self._stream_timeout,
-                stream=True,
-            )
-        except httpx.HTTPError as exc:
-            raise error_from_exception(self.name, exc) from None
+        response, api_key = await self._post(call, stream=True)
         if response.status_code >= 400:
             try:
                 content = await response.aread()

@@ -8,8 +8,8 @@ from typing import Protocol
 
 import httpx
 
-from gateway.providers.base import UpstreamError, Usage
-from gateway.providers.chunks import error_frame
+from gateway.providers.base import UpstreamCall, UpstreamError, Usage
+from gateway.providers.chunks import ChunkWriter, error_frame
 from gateway.providers.errors import error_from_exception
 from gateway.providers.sse import SSEEvent, SSEParser
 from gateway.providers.usage_estimate import StreamTally
@@ -37,6 +37,25 @@ class StreamTranslator(Protocol):
     def on_eof(self) -> list[bytes]:
         """Frames to send when the upstream closed; raises UpstreamError if the stream was cut short."""
         ...
+
+
+class ChunkWritingTranslator:
+    """The state shared by translators that build OpenAI chunks with a ``ChunkWriter``."""
+
+    def __init__(self, call: UpstreamCall, api_key: str | None = None) -> None:
+        self._out = ChunkWriter(call)
+        self._api_key = api_key
+        self.usage = Usage()
+        self.tally = StreamTally(call.request, self._out.received)
+        self.done = False
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self._out.finish_reasons.get(0)
+
+    @property
+    def first_token_at(self) -> float | None:
+        return self._out.first_token_at
 
 
 class UpstreamStream:
