@@ -17,7 +17,7 @@ from starlette.routing import Route
 from .answers import seed_of, split_pieces
 from .common import Directives, SimState, SimulatorConfig, control_routes, json_response, parse_json_body
 from .engine import Completion, Conversation, ToolSpec, complete
-from .streaming import DROP, STALL, Frame, SimulatedResponse, only, paced, single, sse_frame
+from .streaming import DROP, STALL, Frame, SimulatedResponse, hung_response, only, paced, single, sse_frame
 
 MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash")
 REQUEST_FIELDS = frozenset(
@@ -476,10 +476,9 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         if error is not None:
             return error.response()
         stream = method == "streamGenerateContent"
-        if fault == "timeout" or (fault == "stall" and not stream):
-            return SimulatedResponse(
-                only(STALL), state, media_type="application/json", eager_headers=False, streamed=stream
-            )
+        hung = hung_response(state, fault, stream)
+        if hung is not None:
+            return hung
         completion = complete(conversation, directives)
         if stream:
             sse = request.query_params.get("alt") == "sse"

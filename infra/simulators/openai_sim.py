@@ -16,7 +16,7 @@ from starlette.routing import Route
 from .answers import seed_of, split_pieces
 from .common import Directives, SimState, SimulatorConfig, control_routes, json_response, parse_json_body
 from .engine import Completion, Conversation, ToolSpec, complete
-from .streaming import DROP, STALL, Frame, SimulatedResponse, only, paced, single, sse_frame
+from .streaming import DROP, STALL, Frame, SimulatedResponse, hung_response, only, paced, single, sse_frame
 
 MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-5", "gpt-5-mini", "o3", "o4-mini")
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -485,10 +485,9 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         if error is not None:
             return error.response()
         stream = bool(body.get("stream"))
-        if fault == "timeout" or (fault == "stall" and not stream):
-            return SimulatedResponse(
-                only(STALL), state, media_type="application/json", eager_headers=False, streamed=stream
-            )
+        hung = hung_response(state, fault, stream)
+        if hung is not None:
+            return hung
         completion = complete(conversation, directives)
         content_filtered = fault == "safety"
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:29]

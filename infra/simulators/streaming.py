@@ -157,3 +157,12 @@ async def single(body: bytes, delay_s: float) -> AsyncIterator[Any]:
 async def only(sentinel: object) -> AsyncIterator[Any]:
     """A body that is just STALL (never answer) or DROP (abort the connection)."""
     yield sentinel
+
+
+def hung_response(state: Any, fault: str | None, stream: bool) -> SimulatedResponse | None:
+    """The ``timeout`` fault (and ``stall`` on a non-streaming request): accept, then never answer."""
+    if fault == "timeout" or (fault == "stall" and not stream):
+        return SimulatedResponse(
+            only(STALL), state, media_type="application/json", eager_headers=False, streamed=stream
+        )
+    return None
