@@ -25,6 +25,7 @@ from gateway.state import AppState
 from infra.stack import Endpoints, LocalStack, StackPorts
 from infra.stack.processes import pick_free_ports
 from infra.stack.redis import RedisService
+from tests.serving import serve_in_thread
 
 SIMULATOR_KEYS = {"openai": "sim-openai-key", "anthropic": "sim-anthropic-key", "google": "sim-google-key"}
 
@@ -88,7 +89,7 @@ class RunningGateway:
     base_url: str
     server: uvicorn.Server
     thread: threading.Thread
-    loop_holder: dict[str, asyncio.AbstractEventLoop]
+    loop: asyncio.AbstractEventLoop
 
     @property
     def app(self) -> Starlette:
@@ -100,7 +101,7 @@ class RunningGateway:
 
     def call(self, coro: Any, timeout: float = 30) -> Any:
         """Run a coroutine on the gateway's event loop from the test thread."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop_holder["loop"]).result(timeout)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def clickhouse(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return self.call(self.state.clickhouse.query(sql, parameters))
@@ -121,27 +122,8 @@ class RunningGateway:
 
 
 def start_gateway(settings: Settings) -> RunningGateway:
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=settings.port, log_config=None,
-        access_log=False, lifespan="on", timeout_graceful_shutdown=10, proxy_headers=False,
-    )
-    server = uvicorn.Server(config)
-    holder: dict[str, asyncio.AbstractEventLoop] = {}
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        holder["loop"] = loop
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.serve())
-
-    thread = threading.Thread(target=run, name="gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 90
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("gateway did not start")
-        time.sleep(0.05)
-    return RunningGateway(f"http://127.0.0.1:{settings.port}", server, thread, holder)
+    served = serve_in_thread(create_app(settings), settings.port, "gateway")
+    return RunningGateway(f"http://127.0.0.1:{settings.port}", served.server, served.thread, served.loop)
 
 
 @pytest.fixture(scope="session")

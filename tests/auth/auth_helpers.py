@@ -13,7 +13,6 @@ import contextlib
 import secrets
 import socket
 import threading
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from gateway.keys.gateway_auth import authenticate_gateway_key, start_key_cache,
 from gateway.keys.routes import routes as key_routes
 from gateway.settings import Settings
 from gateway.state import AppState, get_state
+from tests.serving import serve_in_thread
 
 VALID_PROVIDER_KEY_PREFIX = "sk-valid-"
 UNREACHABLE_PROVIDER_KEY = "sk-provider-down"
@@ -114,7 +114,7 @@ class AuthGateway:
 
     @property
     def state(self) -> AppState:
-        return self.server.config.loaded_app.app.state.gw  # type: ignore[union-attr]
+        return self.server.config.loaded_app.state.gw  # type: ignore[union-attr]
 
     def call(self, coro: Any, timeout: float = 30) -> Any:
         """Run a coroutine on the server's event loop (where its pool lives)."""
@@ -129,25 +129,9 @@ class AuthGateway:
 
 
 def serve(settings: Settings) -> AuthGateway:
-    config = uvicorn.Config(
-        build_app(settings), host="127.0.0.1", port=settings.port, log_config=None,
-        access_log=False, lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    loop = asyncio.new_event_loop()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.serve())
-
-    thread = threading.Thread(target=run, name="auth-gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("auth test gateway did not start")
-        time.sleep(0.05)
-    return AuthGateway(f"http://127.0.0.1:{settings.port}", settings, server, thread, loop)
+    served = serve_in_thread(build_app(settings), settings.port, "auth-gateway", startup_timeout=60)
+    base_url = f"http://127.0.0.1:{settings.port}"
+    return AuthGateway(base_url, settings, served.server, served.thread, served.loop)
 
 
 @dataclass

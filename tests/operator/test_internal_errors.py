@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
@@ -14,6 +10,7 @@ from starlette.routing import Route
 
 from gateway.errors import EXCEPTION_HANDLERS, InternalErrorMiddleware
 from infra.stack.processes import pick_free_ports
+from tests.serving import serve_in_thread
 
 
 async def broken(request):
@@ -31,11 +28,7 @@ def test_a_500_is_standard_and_the_next_request_on_the_same_connection_works() -
         exception_handlers=EXCEPTION_HANDLERS,
     )
     port = pick_free_ports(1)[0]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
+    served = serve_in_thread(app, port, "error-app")
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
             for _ in range(3):
@@ -45,5 +38,4 @@ def test_a_500_is_standard_and_the_next_request_on_the_same_connection_works() -
                 assert (error["code"], error["message"]) == ("internal_error", "Internal server error")
                 assert client.get("/fine").text == "ok"  # same keep-alive connection, still open
     finally:
-        server.should_exit = True
-        thread.join(10)
+        served.stop(10)
