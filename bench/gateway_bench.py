@@ -42,14 +42,17 @@ from bench.compare.wrk import ensure_wrk, run_wrk
 ROOT = Path(__file__).resolve().parent.parent
 WORK_DIR = ROOT / ".data" / "bench"
 RESULTS = ROOT / "bench" / "results" / "gateway.json"
-PORTS = {
-    "mock": 19810,
-    "portkey": 19820,
-    "switchyard": 19840,
-    "switchyard_2w": 19841,
-    "litellm": 19850,
-    "litellm_2w": 19851,
+DEFAULT_PORT_BASE = 19810
+# Offsets from ``--port-base``; the stack (Postgres, Kafka, Redis, ...) takes base+20 to base+26.
+PORT_OFFSETS = {
+    "mock": 0,
+    "portkey": 10,
+    "switchyard": 30,
+    "switchyard_2w": 31,
+    "litellm": 40,
+    "litellm_2w": 41,
 }
+STACK_PORT_OFFSET = 20
 ALL_TARGETS = ("direct", "switchyard", "litellm", "portkey")
 CHUNKS = 20
 
@@ -121,7 +124,8 @@ class Bench:
         self.timing = Timing(1, 5, 2) if args.quick else Timing(3, 20, 5)
         self.wanted = [t.strip() for t in args.only.split(",")] if args.only else list(ALL_TARGETS)
         self.logs = WORK_DIR / "logs"
-        self.mock_url = f"http://127.0.0.1:{PORTS['mock']}"
+        self.ports = {name: args.port_base + offset for name, offset in PORT_OFFSETS.items()}
+        self.mock_url = f"http://127.0.0.1:{self.ports['mock']}"
         self.stack: SwitchyardStack | None = None
         self.mock = None
         self.targets: dict[str, Target] = {}
@@ -132,15 +136,15 @@ class Bench:
     def start_mock(self, delay_ms: float, cpus: str | None = "1") -> None:
         if self.mock is not None:
             self.mock.stop()
-        self.mock = start_mock(PORTS["mock"], self.logs, delay_ms=delay_ms, chunks=CHUNKS, cpus=cpus)
+        self.mock = start_mock(self.ports["mock"], self.logs, delay_ms=delay_ms, chunks=CHUNKS, cpus=cpus)
         if "direct" in self.wanted:
-            self.targets["direct"] = direct_target(self.mock, PORTS["mock"])
+            self.targets["direct"] = direct_target(self.mock, self.ports["mock"])
 
     def start_gateways(self) -> None:
         starters: dict[str, Callable[[], Target]] = {
             "switchyard": self._start_switchyard,
-            "litellm": lambda: start_litellm(PORTS["litellm"], self.mock_url, WORK_DIR, self.logs),
-            "portkey": lambda: start_portkey(PORTS["portkey"], self.mock_url, WORK_DIR, self.logs),
+            "litellm": lambda: start_litellm(self.ports["litellm"], self.mock_url, WORK_DIR, self.logs),
+            "portkey": lambda: start_portkey(self.ports["portkey"], self.mock_url, WORK_DIR, self.logs),
         }
         for name, start in starters.items():
             if name not in self.wanted:
@@ -155,9 +159,10 @@ class Bench:
                     raise
 
     def _start_switchyard(self) -> Target:
-        self.stack = SwitchyardStack(WORK_DIR, self.mock_url)
+        stack_base = self.args.port_base + STACK_PORT_OFFSET
+        self.stack = SwitchyardStack(WORK_DIR, self.mock_url, port_base=stack_base)
         self.stack.start()
-        return start_switchyard(PORTS["switchyard"], self.stack.env, self.stack.key, self.logs)
+        return start_switchyard(self.ports["switchyard"], self.stack.env, self.stack.key, self.logs)
 
     def close(self) -> None:
         for target in self.targets.values():
@@ -215,11 +220,11 @@ class Bench:
         starters: dict[str, Callable[[], Target]] = {}
         if self.stack is not None:
             starters["switchyard"] = lambda: start_switchyard(
-                PORTS["switchyard_2w"], self.stack.env, self.stack.key, self.logs, workers=2, cpus=None
+                self.ports["switchyard_2w"], self.stack.env, self.stack.key, self.logs, workers=2, cpus=None
             )
         if "litellm" in self.wanted:
             starters["litellm"] = lambda: start_litellm(
-                PORTS["litellm_2w"], self.mock_url, WORK_DIR, self.logs, workers=2, cpus=None
+                self.ports["litellm_2w"], self.mock_url, WORK_DIR, self.logs, workers=2, cpus=None
             )
         for name, start in starters.items():
             try:
@@ -280,6 +285,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--leak", action="store_true", help="up to 1,000,000 requests / 10 min: RSS drift")
     parser.add_argument("--leak-seconds", type=int, default=600)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--port-base", type=int, default=DEFAULT_PORT_BASE, help="first of the ~42 ports the run uses"
+    )
     args = parser.parse_args(argv)
 
     report: dict[str, Any] = {"environment": environment(), "mode": "quick" if args.quick else "full"}

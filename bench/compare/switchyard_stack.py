@@ -17,20 +17,25 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.compare.procs import Child
 from bench.compare.targets import MOCK_KEY
 
-# Ports in the benchmark's range, so the stack runs beside `make run` and the test suites.
-STACK_PORTS = dict(
-    postgres=19830,
-    kafka=19831,
-    kafka_controller=19832,
-    openai=19833,
-    anthropic=19834,
-    google=19835,
-    redis=19836,
+if TYPE_CHECKING:
+    from infra.stack import StackPorts
+
+# Offsets from the stack's first port (the benchmark's range, so it runs beside `make run` and the tests).
+STACK_PORT_OFFSETS = dict(
+    postgres=0,
+    kafka=1,
+    kafka_controller=2,
+    openai=3,
+    anthropic=4,
+    google=5,
+    redis=6,
 )
+DEFAULT_STACK_PORT_BASE = 19830
 VERY_HIGH_LIMIT = "1000000000"  # requests per minute: exercised on every request, never rejects
 
 
@@ -39,6 +44,7 @@ class SwitchyardStack:
     data_dir: Path
     mock_url: str
     env: dict[str, str] = field(default_factory=dict)
+    port_base: int = DEFAULT_STACK_PORT_BASE
     key: str = ""
     group_id: str = ""
     consumer: Child | None = None
@@ -52,9 +58,14 @@ class SwitchyardStack:
     def gateway_chdb(self) -> Path:
         return self.data_dir / "clickhouse-gateway"
 
+    def ports(self) -> StackPorts:
+        from infra.stack import StackPorts
+
+        return StackPorts(**{name: self.port_base + offset for name, offset in STACK_PORT_OFFSETS.items()})
+
     def start(self) -> None:
         from infra.run import ensure_demo_account
-        from infra.stack import LocalStack, StackPorts
+        from infra.stack import LocalStack
 
         # Fresh Kafka topic and ClickHouse tables every run, so the usage check counts this run only.
         for stale in (
@@ -65,7 +76,7 @@ class SwitchyardStack:
         ):
             shutil.rmtree(stale, ignore_errors=True)
         stack = LocalStack(
-            self.data_dir / "stack", StackPorts(**STACK_PORTS), services=("postgres", "kafka", "redis")
+            self.data_dir / "stack", self.ports(), services=("postgres", "kafka", "redis")
         )
         self._stack = stack
         endpoints = stack.start()
