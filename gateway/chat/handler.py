@@ -233,7 +233,8 @@ def _usable(state: AppState, candidates: list[Model]) -> list[Model]:
 async def _attempt(open_fn: Any, adapter: Any, call: UpstreamCall, timeout: float) -> Any:
     """One upstream call, bounded until its answer (or its stream) starts."""
     try:
-        return await asyncio.wait_for(open_fn(adapter, call), timeout)
+        async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
+            return await open_fn(adapter, call)
     except TimeoutError:
         raise UpstreamError(504, "timeout", f"{adapter.name} did not answer within {timeout:.0f} s",
                             provider=adapter.name) from None

@@ -6,8 +6,10 @@ import abc
 import functools
 import http.cookiejar
 import logging
+import re
 import ssl
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -15,7 +17,7 @@ import orjson
 from gateway.providers.base import Completion, UpstreamCall, UpstreamError
 from gateway.providers.errors import error_from_body, error_from_exception
 from gateway.providers.stream import StreamTranslator, UpstreamStream
-from gateway.providers.transport import LeanTransport
+from gateway.providers.transport import LeanTransport, Origin
 from gateway.settings import ProviderConfig
 
 log = logging.getLogger("switchyard.providers")
@@ -23,6 +25,35 @@ log = logging.getLogger("switchyard.providers")
 # A non-streaming answer arrives only once the whole completion is generated: allow it longer than the
 # idle gap of a stream, but never less.
 MIN_RESPONSE_TIMEOUT_S = 300.0
+# Request targets and header values written to the wire as they are; anything else goes through httpx,
+# which percent-encodes and validates.
+_PLAIN_TARGET = re.compile(r"[A-Za-z0-9\-._~/:@!$&'()*+,;=%?]*")
+_PLAIN_HEADER_VALUE = re.compile(r"[\x20-\x7e]*")
+
+
+class _PlainHttpOrigin:
+    """A plain-HTTP upstream's origin, Host header and path prefix: the request head rendered directly."""
+
+    def __init__(self, base_url: str) -> None:
+        parts = urlsplit(base_url)
+        port = parts.port or 80
+        self.origin: Origin = ("http", parts.hostname or "", port)
+        self.host = parts.netloc.rpartition("@")[2].encode()
+        self.prefix = parts.path
+
+    def head(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes | None:
+        """The HTTP/1.1 request head, or None when the target or a header needs httpx's care."""
+        target = self.prefix + path
+        if not _PLAIN_TARGET.fullmatch(target):
+            return None
+        lines = [f"{method} {target} HTTP/1.1\r\nHost: ".encode() + self.host]
+        if body:
+            lines.append(b"Content-Length: %d" % len(body))
+        for name, value in headers.items():
+            if not _PLAIN_HEADER_VALUE.fullmatch(value):
+                return None
+            lines.append(f"{name}: {value}".encode())
+        return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 @functools.cache
@@ -68,6 +99,7 @@ class HttpAdapter(abc.ABC):
         # lean HTTP/1.1 transport: no redirects, auth flows or cookies to handle, so the client layer
         # (about 130 us a call) is skipped. TLS upstreams keep httpx's HTTP/2-capable client.
         self._lean = LeanTransport() if transport is None and self.base_url.startswith("http://") else None
+        self._plain = _PlainHttpOrigin(self.base_url) if self._lean is not None else None
         self._client = httpx.AsyncClient(
             http2=True,
             timeout=self._stream_timeout,
@@ -135,27 +167,57 @@ class HttpAdapter(abc.ABC):
         """Send the translated request; (response, the API key used). Transport failures → UpstreamError."""
         path, body = self.build_request(call, stream=stream)
         api_key = call.api_key or self.default_api_key
+        content = orjson.dumps(body)
+        headers = self._headers(api_key, stream=stream)
+        timeout = self._stream_timeout if stream else self._response_timeout
         try:
-            response = await self._send(
-                "POST",
-                self.base_url + path,
-                content=orjson.dumps(body),
-                headers=self._headers(api_key, stream=stream),
-                timeout=self._stream_timeout if stream else self._response_timeout,
-                stream=stream,
-            )
+            head = self._plain.head("POST", path, headers, content) if self._plain is not None else None
+            if head is not None:
+                response = await self._lean.open(
+                    self._plain.origin, head, content, timeout.connect, timeout.read
+                )
+                if not stream:
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
+            else:
+                response = await self._send(
+                    "POST", self.base_url + path, content=content, headers=headers, timeout=timeout,
+                    stream=stream,
+                )
         except httpx.HTTPError as exc:
             raise error_from_exception(self.name, exc) from None
         return response, api_key
 
-    async def complete(self, call: UpstreamCall) -> Completion:
+    async def _post_whole(self, call: UpstreamCall) -> tuple[int, bytes, httpx.Headers | None, str]:
+        """A non-streaming call: (status, body, headers if it failed, the API key used).
+
+        Plain-HTTP upstreams are read with the lean transport's ``fetch`` (no httpx objects at all).
+        """
+        if self._plain is not None:
+            path, body = self.build_request(call, stream=False)
+            api_key = call.api_key or self.default_api_key
+            content = orjson.dumps(body)
+            head = self._plain.head("POST", path, self._headers(api_key, stream=False), content)
+            if head is not None:
+                timeout = self._response_timeout
+                try:
+                    status, raw_headers, answer = await self._lean.fetch(
+                        self._plain.origin, head, content, timeout.connect, timeout.read
+                    )
+                except httpx.HTTPError as exc:
+                    raise error_from_exception(self.name, exc) from None
+                return status, answer, httpx.Headers(raw_headers) if status >= 400 else None, api_key
         response, api_key = await self._post(call, stream=False)
-        if response.status_code >= 400:
-            raise error_from_body(
-                self.name, response.status_code, response.content, response.headers, api_key
-            )
+        return response.status_code, response.content, response.headers, api_key
+
+    async def complete(self, call: UpstreamCall) -> Completion:
+        status, content, headers, api_key = await self._post_whole(call)
+        if status >= 400:
+            raise error_from_body(self.name, status, content, headers, api_key)
         try:
-            data = orjson.loads(response.content)
+            data = orjson.loads(content)
         except orjson.JSONDecodeError:
             data = None
         if not isinstance(data, dict):
@@ -163,7 +225,7 @@ class HttpAdapter(abc.ABC):
                 502,
                 "upstream_error",
                 f"{self.name} returned a response that is not a JSON object",
-                upstream_status=response.status_code,
+                upstream_status=status,
                 provider=self.name,
             )
         return self.completion_from(call, data)

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 import httptools
 import httpx
 
+Origin = tuple[str, str, int]  # (scheme, host, port)
 _HIGH_WATER = 256 * 1024  # pause reading from the socket while this much body waits for the reader
 
 
@@ -120,7 +121,8 @@ class _Connection(asyncio.Protocol):
                 raise self.error
             self._wakeup = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(self._wakeup, timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wakeup
             except TimeoutError:
                 raise httpx.ReadTimeout("upstream sent nothing within the idle timeout") from None
             finally:
@@ -134,7 +136,7 @@ class _Connection(asyncio.Protocol):
 
 
 class _ResponseStream(httpx.AsyncByteStream):
-    def __init__(self, transport: LeanTransport, origin: tuple[str, str, int], conn: _Connection,
+    def __init__(self, transport: LeanTransport, origin: Origin, conn: _Connection,
                  read_timeout: float | None) -> None:
         self._transport = transport
         self._origin = origin
@@ -171,7 +173,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self._ssl = ssl_context
         self._max_idle = max_idle_per_origin
         self._expiry = keepalive_expiry
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._idle: dict[Origin, list[_Connection]] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -179,12 +181,48 @@ class LeanTransport(httpx.AsyncBaseTransport):
         origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
         connect_timeout, read_timeout = _timeouts(request)
         body = request.content if isinstance(request.stream, httpx.ByteStream) else await request.aread()
-        head = self._head(request, body)
+        return await self.open(origin, self._head(request, body), body, connect_timeout, read_timeout)
+
+    async def open(self, origin: Origin, head: bytes, body: bytes, connect_timeout: float | None,
+                   read_timeout: float | None) -> httpx.Response:
+        """Send a pre-rendered request; the response with its body still to be read (streamed)."""
+        conn = await self._exchange(origin, head, body, connect_timeout, read_timeout)
+        stream = _ResponseStream(self, origin, conn, read_timeout)
+        return httpx.Response(conn.status, headers=conn.headers, stream=stream,
+                              extensions={"http_version": b"HTTP/1.1"})
+
+    async def fetch(self, origin: Origin, head: bytes, body: bytes, connect_timeout: float | None,
+                    read_timeout: float | None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Send a pre-rendered request and read the whole answer: (status, raw headers, body).
+
+        The cheap path for non-streaming calls: no httpx request or response objects at all.
+        """
+        conn = await self._exchange(origin, head, body, connect_timeout, read_timeout)
+        chunks: list[bytes] = []
+        try:
+            while (chunk := await conn.next_chunk(read_timeout)) is not None:
+                chunks.append(chunk)
+        except BaseException:
+            conn.close()
+            raise
+        if conn.keep_alive and not conn.closed and conn.error is None:
+            self._release(origin, conn)
+        else:
+            conn.close()
+        return conn.status, conn.headers, chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _exchange(self, origin: Origin, head: bytes, body: bytes, connect_timeout: float | None,
+                        read_timeout: float | None) -> _Connection:
+        """Send the request on a pooled (or new) connection and wait for the response headers."""
         for attempt in (0, 1):
             conn, reused = await self._acquire(origin, connect_timeout)
             try:
                 conn.send(head, body)
-                await asyncio.wait_for(asyncio.shield(conn.headers_done), read_timeout)
+                if not conn.headers_done.done():
+                    async with asyncio.timeout(read_timeout):
+                        await asyncio.shield(conn.headers_done)
+                else:
+                    conn.headers_done.result()
             except TimeoutError:
                 conn.close()
                 raise httpx.ReadTimeout("upstream sent no response headers within the timeout") from None
@@ -196,9 +234,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             except BaseException:
                 conn.close()
                 raise
-            stream = _ResponseStream(self, origin, conn, read_timeout)
-            return httpx.Response(conn.status, headers=conn.headers, stream=stream,
-                                  extensions={"http_version": b"HTTP/1.1"})
+            return conn
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -216,7 +252,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             lines.append(b"Content-Length: %d" % len(body))
         return b"\r\n".join(lines) + b"\r\n\r\n"
 
-    async def _acquire(self, origin: tuple[str, str, int], timeout: float | None) -> tuple[_Connection, bool]:
+    async def _acquire(self, origin: Origin, timeout: float | None) -> tuple[_Connection, bool]:
         idle = self._idle.get(origin)
         now = time.monotonic()
         while idle:
@@ -241,7 +277,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(f"could not connect to {host}:{port}: {exc.strerror or exc}") from None
         return conn, False
 
-    def _release(self, origin: tuple[str, str, int], conn: _Connection) -> None:
+    def _release(self, origin: Origin, conn: _Connection) -> None:
         idle = self._idle.setdefault(origin, [])
         if len(idle) >= self._max_idle:
             conn.close()
