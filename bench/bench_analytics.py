@@ -34,7 +34,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from gateway.analytics import reports  # noqa: E402
 from gateway.analytics.export import ENCODERS  # noqa: E402
-from gateway.analytics.export_query import export_records  # noqa: E402
+from gateway.analytics.export_query import CHUNK_ROWS, export_chunks  # noqa: E402
 from gateway.analytics.periods import sql_ms  # noqa: E402
 from gateway.analytics.request_log import requests_page  # noqa: E402
 from gateway.clickhouse import ClickHouse  # noqa: E402
@@ -163,8 +163,13 @@ class RssSampler:
         self._thread.join()
 
 
+def count_records(fmt: str, data: bytes) -> int:
+    """Records in one chunk of export_chunks (the bench's user agents hold no line breaks or quotes)."""
+    return data.count(b"\r\n") if fmt == "csv" else data.count(b',{"id":')
+
+
 async def export_run(
-    ch: ClickHouse, fmt: str, start: datetime, end: datetime, expected: int
+    ch: ClickHouse, fmt: str, start: datetime, end: datetime, expected: int, chunk_rows: int
 ) -> dict[str, Any]:
     rows = 0
     size = 0
@@ -173,24 +178,27 @@ async def export_run(
 
     async def counted() -> Any:
         nonlocal rows
-        async for chunk in export_records(ch, HEAVY_USER, start, end, None, fmt):
-            rows += len(chunk)
+        async for chunk in export_chunks(ch, HEAVY_USER, start, end, None, fmt, chunk_rows):
+            rows += count_records(fmt, chunk)
             if rows >= (len(milestones) + 1) * expected / 10:
                 milestones.append(round(rss_mb(), 1))
             yield chunk
 
     before = rss_mb()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with RssSampler() as sampler:
         async for piece in ENCODERS[fmt](counted()):
             size += len(piece)
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started  # gateway + embedded engine, all threads
     samples = sampler.samples or [before]
     return {
-        "format": fmt, "rows": rows, "bytes": size, "seconds": round(seconds, 2),
-        "rows_per_s": round(rows / seconds), "rss_before_mb": round(before, 1),
-        "rss_peak_mb": round(max(samples), 1), "rss_after_mb": round(rss_mb(), 1),
-        "rss_growth_mb": round(max(samples) - before, 1), "rss_every_10_percent_mb": milestones,
+        "format": fmt, "chunk_rows": chunk_rows, "rows": rows, "bytes": size, "seconds": round(seconds, 2),
+        "rows_per_s": round(rows / seconds), "cpu_seconds": round(cpu_seconds, 2),
+        "rows_per_cpu_s": round(rows / cpu_seconds), "load_average_1m": round(os.getloadavg()[0], 2),
+        "rss_before_mb": round(before, 1), "rss_peak_mb": round(max(samples), 1),
+        "rss_after_mb": round(rss_mb(), 1), "rss_growth_mb": round(max(samples) - before, 1),
+        "rss_every_10_percent_mb": milestones,
     }
 
 
@@ -234,10 +242,11 @@ def print_table(latencies: dict[str, Any], exports: list[dict[str, Any]]) -> Non
     for name, s in latencies.items():
         ok = "yes" if s["meets_target"] else "NO"
         print(f"{name:<34}{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}{s['target_ms']:>9}  {ok}")
-    print(f"\n{'export':<8}{'rows':>10}{'rows/s':>11}{'MB':>8}{'RSS before':>12}{'RSS peak':>10}"
-          f"{'growth':>8}")
+    print(f"\n{'export':<8}{'rows':>10}{'rows/s':>11}{'rows/cpu-s':>12}{'MB':>8}{'RSS before':>12}"
+          f"{'RSS peak':>10}{'growth':>8}")
     for e in exports:
-        print(f"{e['format']:<8}{e['rows']:>10,}{e['rows_per_s']:>11,}{e['bytes'] / 1e6:>8.1f}"
+        print(f"{e['format']:<8}{e['rows']:>10,}{e['rows_per_s']:>11,}{e['rows_per_cpu_s']:>12,}"
+              f"{e['bytes'] / 1e6:>8.1f}"
               f"{e['rss_before_mb']:>12.1f}{e['rss_peak_mb']:>10.1f}{e['rss_growth_mb']:>8.1f}")
 
 
@@ -248,6 +257,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--export-days", type=int, default=92)
     parser.add_argument("--regenerate", action="store_true", help="drop the data directory first")
+    parser.add_argument("--chunk", type=int, default=CHUNK_ROWS, help="export rows per chunk")
+    parser.add_argument("--part", choices=("all", "latencies", "export"), default="all")
     parser.add_argument("--settle", action="store_true", help="merge parts of reused data first")
     parser.add_argument("--json", default=str(REPO_ROOT / "bench" / "results" / "analytics.json"))
     args = parser.parse_args()
@@ -281,14 +292,15 @@ def main() -> None:
     report_now = now + timedelta(minutes=17, seconds=23, milliseconds=456)
 
     async def run() -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        latencies = await measure(ch, report_now, args.iterations)
+        latencies = await measure(ch, report_now, args.iterations) if args.part != "export" else {}
         start = report_now - timedelta(days=args.export_days)
         expected = int((await ch.query(
             "SELECT count() AS n FROM {db:Identifier}.usage_events WHERE user_id = {u:UUID} "
             "AND created_at >= {s:DateTime64(3, 'UTC')} AND created_at < {e:DateTime64(3, 'UTC')}",
             {"db": DATABASE, "u": str(HEAVY_USER), "s": sql_ms(start), "e": sql_ms(report_now)},
         ))[0]["n"])
-        exports = [await export_run(ch, fmt, start, report_now, expected) for fmt in ("csv", "json")]
+        formats = ("csv", "json") if args.part != "latencies" else ()
+        exports = [await export_run(ch, fmt, start, report_now, expected, args.chunk) for fmt in formats]
         return latencies, exports
 
     latencies, exports = asyncio.run(run())
@@ -297,7 +309,8 @@ def main() -> None:
         "events": args.events, "heavy_user_events": heavy, "other_users": users,
         "generation_seconds": generation_s, "iterations": args.iterations,
         "peak_rss_mb_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "cpu_count": os.cpu_count(), "latencies": latencies, "exports": exports,
+        "cpu_count": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
+        "latencies": latencies, "exports": exports,
         "export_target_rows_per_s": 200_000,
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

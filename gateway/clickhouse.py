@@ -92,6 +92,12 @@ class ClickHouse:
         result = self._connect().query(sql, parameters=parameters)
         return list(result.named_results())
 
+    def raw_query_sync(
+        self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+    ) -> bytes:
+        """The result exactly as ClickHouse renders it, in the ``FORMAT`` named at the end of ``sql``."""
+        return self._connect().raw_query(sql, parameters=parameters, settings=settings)
+
     def insert_sync(
         self,
         table: str,
@@ -127,6 +133,11 @@ class ClickHouse:
 
     async def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return await self._run(self.query_sync, sql, parameters)
+
+    async def raw_query(
+        self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+    ) -> bytes:
+        return await self._run(self.raw_query_sync, sql, parameters, settings)
 
     async def insert(
         self,

@@ -1,8 +1,9 @@
-"""The export's read path: keyset-paginated chunks of one user's requests, rendered by ClickHouse.
+"""The export's read path: keyset-paginated chunks of one user's requests, as bytes ClickHouse rendered.
 
-Each chunk is one short range read on the ordering key (user_id, created_at, event_id), so memory is
-bounded by one chunk however long the export, and other queries interleave between chunks. ClickHouse
-renders each record as one tuple of ready values (text for CSV), so Python does little more than write.
+Each chunk costs two short range reads on the ordering key (user_id, created_at, event_id): a key-only
+read finds the chunk's last key (``LIMIT 1 OFFSET chunk - 1``), then one read renders every record up
+to it (see export_format). Memory is bounded by one chunk however long the export, other queries
+interleave between chunks, and the same statements work on chdb and on a ClickHouse server.
 """
 
 from __future__ import annotations
@@ -12,66 +13,47 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from gateway.analytics.export_format import FORMAT_SETTINGS, RECORD_SQL
 from gateway.analytics.periods import sql_ms
 
 if TYPE_CHECKING:
     from gateway.clickhouse import ClickHouse
 
-CHUNK_ROWS = 20_000
+CHUNK_ROWS = 50_000
+_NO_EVENT = "00000000-0000-0000-0000-000000000000"
 
-# Export columns, in file order.
-EXPORT_COLUMNS = (
-    "id", "event_id", "created_at", "model", "requested_model", "provider", "complexity", "status",
-    "error_code", "http_status", "input_tokens", "cached_input_tokens", "output_tokens",
-    "reasoning_tokens", "cost_usd", "latency_ms", "ttft_ms", "cache_hit", "stream", "user_agent",
-)
+# Rows of the export strictly after the cursor (all of them for the first chunk).
+_AFTER_CURSOR = """
+    e.user_id = {user:UUID}
+    AND e.created_at >= {after_at:DateTime64(3, 'UTC')} AND e.created_at < {end:DateTime64(3, 'UTC')}
+    AND ({first:Bool} OR e.created_at > {after_at:DateTime64(3, 'UTC')} OR e.event_id > {after_id:UUID})
+    AND ({model:String} = '' OR e.routed_model = {model:String})
+"""
 
-# CSV values are text already: exact decimals, true/false, and an empty field for a missing ttft.
-_CSV_TEXT = {
-    "cache_hit": "if(cache_hit, 'true', 'false')",
-    "stream": "if(stream, 'true', 'false')",
-    "ttft_ms": "ifNull(toString(ttft_ms), '')",
-    "cost_usd": "toString(cost_usd)",
-}
-_CSV_RECORD = "tuple(" + ", ".join(_CSV_TEXT.get(c, c) for c in EXPORT_COLUMNS) + ")"
-# JSON records are the typed columns; cost_usd comes as exact decimal text for an exact JSON number.
-_JSON_RECORD = "tuple(" + ", ".join(
-    "toString(cost_usd)" if c == "cost_usd" else c for c in EXPORT_COLUMNS
-) + ")"
+BOUNDARY_SQL = f"""
+SELECT toString(e.created_at) AS at, toString(e.event_id) AS id
+FROM {{db:Identifier}}.usage_events AS e
+WHERE {_AFTER_CURSOR}
+ORDER BY e.created_at, e.event_id
+LIMIT 1 OFFSET {{skip:UInt64}}
+"""
 
-_EXPORT_SQL = """
-SELECT cursor_at, event_id, __RECORD__ AS record
-FROM (
-    SELECT
-        e.request_id AS id, toString(e.event_id) AS event_id,
-        concat(replaceOne(toString(e.created_at), ' ', 'T'), 'Z') AS created_at,
-        toString(e.routed_model) AS model, toString(e.requested_model) AS requested_model,
-        toString(e.provider) AS provider, toString(e.complexity) AS complexity,
-        toString(e.status) AS status, toString(e.error_code) AS error_code,
-        e.http_status AS http_status, e.input_tokens AS input_tokens,
-        e.cached_input_tokens AS cached_input_tokens, e.output_tokens AS output_tokens,
-        e.reasoning_tokens AS reasoning_tokens, e.cost_usd AS cost_usd,
-        round(toFloat64(e.latency_ms), 2) AS latency_ms, round(toFloat64(e.ttft_ms), 2) AS ttft_ms,
-        e.cache_hit AS cache_hit, e.stream AS stream, toString(e.user_agent) AS user_agent,
-        toString(e.created_at) AS cursor_at
-    FROM {db:Identifier}.usage_events AS e
-    WHERE e.user_id = {user:UUID}
-      AND e.created_at >= {after_at:DateTime64(3, 'UTC')} AND e.created_at < {end:DateTime64(3, 'UTC')}
-      AND ({first:Bool} OR e.created_at > {after_at:DateTime64(3, 'UTC')} OR e.event_id > {after_id:UUID})
-      AND ({model:String} = '' OR e.routed_model = {model:String})
-    ORDER BY e.created_at, e.event_id
-    LIMIT {chunk:UInt32}
-)
+_RECORDS_SQL = f"""
+SELECT __RECORD__ AS record
+FROM {{db:Identifier}}.usage_events AS e
+WHERE {_AFTER_CURSOR}
+  AND e.created_at <= {{upto_at:DateTime64(3, 'UTC')}}
+  AND ({{last:Bool}} OR e.created_at < {{upto_at:DateTime64(3, 'UTC')}} OR e.event_id <= {{upto_id:UUID}})
+ORDER BY e.created_at, e.event_id
+SETTINGS {FORMAT_SETTINGS}
+FORMAT RawBLOB
 """
 
 # One fixed statement per format; the record expression is chosen from constants, never from input.
-EXPORT_SQL = {
-    "csv": _EXPORT_SQL.replace("__RECORD__", _CSV_RECORD),
-    "json": _EXPORT_SQL.replace("__RECORD__", _JSON_RECORD),
-}
+RECORDS_SQL = {fmt: _RECORDS_SQL.replace("__RECORD__", record) for fmt, record in RECORD_SQL.items()}
 
 
-async def export_records(
+async def export_chunks(
     ch: ClickHouse,
     user_id: UUID,
     start: datetime,
@@ -79,23 +61,23 @@ async def export_records(
     model: str | None,
     fmt: str,
     chunk: int = CHUNK_ROWS,
-) -> AsyncIterator[list[Any]]:
-    """The user's requests in ``[start, end)``, oldest first (ties by event id), ``chunk`` per list.
-
-    Records are tuples in ``EXPORT_COLUMNS`` order: all text for CSV, typed values for JSON (with
-    ``cost_usd`` as exact decimal text).
-    """
+) -> AsyncIterator[bytes]:
+    """The user's requests in ``[start, end)``, oldest first (ties by event id), rendered as ``fmt``
+    records (see export_format), at most ``chunk`` records per non-empty ``bytes``."""
     params: dict[str, Any] = {
-        "db": ch.database, "user": str(user_id), "end": sql_ms(end), "model": model or "", "chunk": chunk,
-        "first": True, "after_at": sql_ms(start), "after_id": "00000000-0000-0000-0000-000000000000",
+        "db": ch.database, "user": str(user_id), "end": sql_ms(end), "model": model or "",
+        "first": True, "after_at": sql_ms(start), "after_id": _NO_EVENT, "skip": chunk - 1,
     }
-    sql = EXPORT_SQL[fmt]
+    sql = RECORDS_SQL[fmt]
     while True:
-        rows = await ch.query(sql, params)
-        if not rows:
+        boundary = await ch.query(BOUNDARY_SQL, params)
+        if boundary:
+            upto = {"last": False, "upto_at": boundary[0]["at"], "upto_id": boundary[0]["id"]}
+        else:
+            upto = {"last": True, "upto_at": params["end"], "upto_id": _NO_EVENT}
+        data = await ch.raw_query(sql, {**params, **upto})
+        if data:
+            yield data
+        if not boundary:
             return
-        last = rows[-1]
-        params.update(first=False, after_at=last["cursor_at"], after_id=last["event_id"])
-        yield [r["record"] for r in rows]
-        if len(rows) < chunk:
-            return
+        params.update(first=False, after_at=upto["upto_at"], after_id=upto["upto_id"])

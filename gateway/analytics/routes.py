@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from gateway.analytics import params, reports
 from gateway.analytics.export import ENCODERS, MEDIA_TYPES
-from gateway.analytics.export_query import export_records
+from gateway.analytics.export_query import export_chunks
 from gateway.analytics.request_log import requests_page
 from gateway.auth.guard import current_user
 from gateway.http import json_response
@@ -55,7 +55,7 @@ async def export(request: Request) -> Response:
     tz = params.timezone(query)
     span = params.export_range(query, datetime.now(UTC), tz)
     model = params.model(query)
-    chunks = export_records(get_state(request).clickhouse, user.id, span.start, span.end, model, fmt)
+    chunks = export_chunks(get_state(request).clickhouse, user.id, span.start, span.end, model, fmt)
     filename = f"switchyard-usage-{span.from_label}-{span.to_label}.{fmt}"
     return StreamingResponse(
         ENCODERS[fmt](chunks),
