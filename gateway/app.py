@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from gateway import analytics, health, models_api, openapi
 from gateway.auth.routes import routes as auth_routes
 from gateway.chat.breaker import CircuitBreaker
+from gateway.chat.endpoint import is_chat_request, serve_chat
 from gateway.chat.handler import chat_completions
 from gateway.clickhouse import ClickHouse
 from gateway.db import create_pool
@@ -33,6 +35,16 @@ from gateway.settings import Settings
 from gateway.state import AppState
 
 log = logging.getLogger("switchyard.app")
+
+
+class GatewayApp(Starlette):
+    """Starlette, with the chat endpoint served ahead of the router and middleware (the hot path)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if is_chat_request(scope):
+            await serve_chat(self, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -64,7 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Middleware(InternalErrorMiddleware),
         Middleware(ApiRateLimitMiddleware),
     ]
-    return Starlette(
+    return GatewayApp(
         routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan
     )
 
@@ -117,6 +129,9 @@ async def start_services(settings: Settings) -> AppState:
 
 async def stop_services(state: AppState) -> None:
     await stop_key_cache(state)
+    limiter = state.extras.get("rate_limiter")
+    if limiter is not None:
+        await limiter.aclose()
     await stop_redis_services(state)
     await state.producer.stop()
     loader = state.extras.get("loader")

@@ -1,5 +1,7 @@
 """Prometheus metrics of one gateway process (served on /metrics)."""
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter(
@@ -65,3 +67,18 @@ CONSUMER_INSERT_ERRORS = Counter(
     "switchyard_consumer_insert_errors_total", "Failed ClickHouse inserts (retried)"
 )
 CONSUMER_PAUSED = Gauge("switchyard_consumer_paused", "1 while the loader has paused its partitions")
+
+
+_CHILDREN: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def labelled(metric: Counter | Histogram, *values: str) -> Any:
+    """``metric.labels(*values)``, remembered: the hot path skips prometheus_client's lock and checks.
+
+    Children are never removed from these metrics, so a remembered child is the one ``labels`` returns.
+    """
+    key = (metric, values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*values)
+    return child

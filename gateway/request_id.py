@@ -29,6 +29,21 @@ def _route_template(scope: Scope) -> str:
     return getattr(route, "path", None) or "unmatched"
 
 
+def record_response_start(route: str, method: str, status: int, started: float) -> None:
+    """The metrics sample of a response, taken when its status is known."""
+    metrics.labelled(metrics.HTTP_REQUESTS, route, method, str(status)).inc()
+    metrics.labelled(metrics.HTTP_SECONDS, route).observe(time.perf_counter() - started)
+
+
+def log_access(method: str, route: str, status: int, started: float, request_id: str) -> None:
+    """The one access-log line of a finished response."""
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "%s %s %d %.1fms", method, route, status, (time.perf_counter() - started) * 1000,
+            extra={"request_id": request_id},
+        )  # fmt: skip
+
+
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,15 +68,10 @@ class RequestIdMiddleware:
                     message = {**message, "headers": headers}
                 else:
                     request_id = existing.decode("latin-1")
-                route = _route_template(scope)
-                metrics.HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
-                metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+                record_response_start(_route_template(scope), scope["method"], status, started)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log.info(
-                "%s %s %d %.1fms", scope["method"], _route_template(scope), status,
-                (time.perf_counter() - started) * 1000, extra={"request_id": request_id},
-            )  # fmt: skip
+            log_access(scope["method"], _route_template(scope), status, started, request_id)

@@ -6,6 +6,7 @@ auth -> validate -> classify -> route -> upstream (with fallbacks) -> answer -> 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import secrets
@@ -65,6 +66,7 @@ def _new_request_id() -> str:
     return "chatcmpl-" + secrets.token_urlsafe(18)
 
 
+@functools.lru_cache(maxsize=4096)
 def _ip_hash(ip: str) -> str:
     return hashlib.sha256(b"switchyard-ip:" + ip.encode()).hexdigest()[:16] if ip else ""
 
@@ -151,8 +153,9 @@ def _emit(
         user_agent=ctx.user_agent[:256],
     )
     state.producer.emit(event)
-    metrics.REQUESTS.labels(status=status, model=event.routed_model, provider=event.provider).inc()
-    metrics.REQUEST_SECONDS.labels(stream="true" if ctx.stream else "false").observe(event.latency_ms / 1000)
+    metrics.labelled(metrics.REQUESTS, status, event.routed_model, event.provider).inc()
+    stream_label = "true" if ctx.stream else "false"
+    metrics.labelled(metrics.REQUEST_SECONDS, stream_label).observe(event.latency_ms / 1000)
     return cost
 
 
@@ -277,7 +280,7 @@ async def _with_fallbacks(state, ctx, body, candidates, user_keys, open_fn) -> A
                         extra={"request_id": ctx.request_id})
             continue
         latency = (time.perf_counter() - started) * 1000
-        metrics.UPSTREAM_SECONDS.labels(model.provider, model.id, "ok").observe(latency / 1000)
+        metrics.labelled(metrics.UPSTREAM_SECONDS, model.provider, model.id, "ok").observe(latency / 1000)
         ctx.attempts.append(Attempt(model=model.id, provider=model.provider, outcome="ok",
                                     latency_ms=round(latency, 3), http_status=200))
         breaker.record_success(model.provider)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from gateway.ratelimit.sliding_window import Limit
@@ -12,6 +13,7 @@ from gateway.settings import Settings
 AUTH_PATHS = frozenset({"/api/auth/signup", "/api/auth/login", "/api/auth/refresh"})
 
 
+@functools.lru_cache(maxsize=4096)
 def ip_subject(ip: str) -> str:
     """Client IPs are hashed before they become Redis keys."""
     return hashlib.sha256(b"switchyard-rl-ip:" + ip.encode()).hexdigest()[:24]
