@@ -17,9 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from gateway import metrics
+from gateway.ratelimit.script_client import ScriptClient
 from gateway.ratelimit.sliding_window import LUA_SLIDING_WINDOW, Limit, LocalSlidingWindow, Verdict
 
 log = logging.getLogger("switchyard.ratelimit")
@@ -69,7 +71,11 @@ class Decision:
 class RateLimiter:
     def __init__(self, redis: aioredis.Redis | None) -> None:
         self._redis = redis
-        self._script = redis.register_script(LUA_SLIDING_WINDOW) if redis is not None else None
+        self._script: ScriptClient | AsyncScript | None = None
+        if redis is not None:
+            self._script = ScriptClient.for_redis(redis, LUA_SLIDING_WINDOW) or redis.register_script(
+                LUA_SLIDING_WINDOW
+            )
         self._local = LocalSlidingWindow()
         self._instance = secrets.token_hex(6)  # request members stay unique across processes
         self._sequence = itertools.count()
@@ -99,6 +105,11 @@ class RateLimiter:
                 return self._count(Decision.from_verdict(verdict, shared=True), scope)
         metrics.RATELIMIT_FAIL_OPEN.inc()
         return self._count(Decision.from_verdict(self._local.check(limits), shared=False), scope)
+
+    async def aclose(self) -> None:
+        """Close the limiter's own Redis connection (the shared client is closed by its owner)."""
+        if isinstance(self._script, ScriptClient):
+            await self._script.aclose()
 
     @staticmethod
     def _count(decision: Decision, scope: str) -> Decision:
