@@ -14,7 +14,7 @@ obtained by sweeping a threshold over the continuous score (tied scores are inte
 ordered in expectation);
 CPT(50%) = the smallest c with PGR >= 0.5. Random routing has PGR(c) = c, so APGR = 0.5 and CPT(50%) = 50%.
 
-Usage: python -m bench.eval_router [--data-dir DIR] [--json OUT]
+Usage: python -m bench.eval_router [--data-dir DIR] [--json OUT] [--tune-only]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from gateway.routing.classifier import classify, warm_up  # noqa: E402
+from gateway.routing.classifier import DEFAULT, ClassifierConfig, classify, warm_up  # noqa: E402
 
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared/data/routing"
 STRONG_CLASSES = frozenset({"complex"})
@@ -92,10 +92,10 @@ def load_rows(data_dir: Path, name: str) -> list[Row]:
     return rows
 
 
-def score_rows(rows: list[Row]) -> list[Scored]:
+def score_rows(rows: list[Row], config: ClassifierConfig = DEFAULT) -> list[Scored]:
     out = []
     for row in rows:
-        c = classify(row.request)
+        c = classify(row.request, config=config)
         out.append(Scored(row=row, score=c.score, complexity=c.complexity))
     return out
 
@@ -170,16 +170,19 @@ def class_distribution(scored: list[Scored]) -> dict[str, dict[str, int]]:
     return {cat: dict(counter) for cat, counter in sorted(table.items())}
 
 
-def run(data_dir: Path) -> dict[str, Any]:
+def run(data_dir: Path, splits: tuple[str, ...] = ("all", "tune", "held-out"),
+        config: ClassifierConfig = DEFAULT) -> dict[str, Any]:
+    """Evaluate on each set; ``splits`` picks what is reported (tuning looks at ``("tune",)`` only)."""
     warm_up()
     results: dict[str, Any] = {"data_dir": str(data_dir), "sets": {}}
     for name in DATASETS:
-        scored = score_rows(load_rows(data_dir, name))
-        per_split = {"all": evaluate(scored)}
-        for split in ("tune", "held-out"):
-            per_split[split] = evaluate([s for s in scored if split_of(s.row.key) == split])
+        rows = [r for r in load_rows(data_dir, name) if "all" in splits or split_of(r.key) in splits]
+        scored = score_rows(rows, config)
+        per_split = {}
+        for split in splits:
+            per_split[split] = evaluate([s for s in scored if split in ("all", split_of(s.row.key))])
         entry: dict[str, Any] = {"splits": per_split}
-        if name == "mt_bench":
+        if name == "mt_bench" and "all" in splits:
             entry["classes_by_category"] = class_distribution(scored)
         results["sets"][name] = entry
     return results
@@ -210,8 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None,
                         help=f"routing data directory (default: env ROUTING_DATA_DIR or {DEFAULT_DATA_DIR})")
     parser.add_argument("--json", default=None, help="also write the results as JSON to this file")
+    parser.add_argument("--tune-only", action="store_true",
+                        help="score and report the tune half only (use this while tuning)")
     args = parser.parse_args(argv)
-    results = run(data_dir_from(args.data_dir))
+    splits = ("tune",) if args.tune_only else ("all", "tune", "held-out")
+    results = run(data_dir_from(args.data_dir), splits)
     print_report(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

