@@ -29,7 +29,9 @@ _TO_NUMBERS = _SpaceByDefault(
 )
 
 _LATEX = re.compile(r"\\(?:frac|sum|int|sqrt|prod|lim|infty|alpha|beta|theta|pi|cdot|leq|geq|mathbb)\b")
-_EQUATION = re.compile(r"[a-z0-9)]\s*[=<>≤≥]\s*[-a-z0-9(]")
+_COMPARISON_OPERATOR = re.compile(r"[=<>≤≥]")
+_EQUATION_LEFT = frozenset(string.ascii_lowercase + string.digits + ")")
+_EQUATION_RIGHT = frozenset(string.ascii_lowercase + string.digits + "-(")
 _FRACTION = re.compile(r"\d/\d")
 _LIST_ITEM = re.compile(r"(?:\d{1,2}[.)]|[a-z][.)]|[-*•])\s+\S")
 _MATH_SYMBOLS = "∫∑√π≤≥≠∞"  # and "^"
@@ -191,19 +193,39 @@ def _math_marks(text: str, lowered: str) -> int:
         marks += sum(text.count(symbol) for symbol in _MATH_SYMBOLS)
     if "\\" in text:
         marks += len(_LATEX.findall(text))
-    if "=" in text or "<" in text or ">" in text:
-        marks += len(_EQUATION.findall(lowered))
+    if "=" in text or "<" in text or ">" in text or not text.isascii():
+        marks += _equation_count(lowered)
     return marks
+
+
+def _equation_count(lowered: str) -> int:
+    """Operators between two operands, like "x + 1 = 4" or "|x| < 10" (not "=>" or "<tag>")."""
+    count = 0
+    for match in _COMPARISON_OPERATOR.finditer(lowered):
+        at = match.start()
+        left = lowered[max(0, at - 8) : at].rstrip()[-1:]
+        right = lowered[at + 1 : at + 9].lstrip()[:1]
+        if left in _EQUATION_LEFT and right in _EQUATION_RIGHT:
+            count += 1
+    return count
+
+
+def _ascii(text: str) -> str:
+    """Non-ASCII characters become "?" (str.translate is only fast on ASCII text)."""
+    return text if text.isascii() else text.encode("ascii", "replace").decode("ascii")
 
 
 def text_features(text: str) -> dict[str, float]:
     """The vocabulary, code, math, quantity and list features of one message (see docs/routing.md)."""
+    raw = text
+    text = _ascii(text)
     lowered = text.lower()
     words = words_of(lowered)
     cues = cue_counts(words)
-    code_lines, list_items = _line_cues(lowered) if "\n" in text else (0, 0)
+    code_lines, list_items = _line_cues(raw.lower()) if "\n" in text else (0, 0)
     code_tasks = _code_task_count(words) if cues["code_task_verb"] and cues["code_task_noun"] else 0
     code_blocks = text.count("```") // 2
+    math_marks = _math_marks(raw, lowered if raw is text else raw.lower())
     numbers = number_count(text)
     percents = text.count("%")
     fractions = len(_FRACTION.findall(text)) if "/" in text else 0
@@ -212,7 +234,7 @@ def text_features(text: str) -> dict[str, float]:
     return {
         "code": min(3.0, code_blocks + 0.1 * min(code_lines, 20) + 0.35 * min(cues["code"], 4)
                     + 0.5 * min(code_tasks, 2)),
-        "math": min(2.0, min(_math_marks(text, lowered), 4) * 0.4 + min(cues["math"], 2) * 0.3),
+        "math": min(2.0, min(math_marks, 4) * 0.4 + min(cues["math"], 2) * 0.3),
         "numbers": min(numbers, 8) / 4.0,
         "quantity_relations": min(relations, 6) / 2.0 if numbers or relations > 1 else 0.0,
         "reasoning": min(3.0, cues["reasoning"] * 0.6),
@@ -229,7 +251,7 @@ def system_hint(text: str) -> float:
     """System prompt asking for rigour (positive) or brevity (negative)."""
     if not text:
         return 0.0
-    words = words_of(text.lower())
+    words = words_of(_ascii(text).lower())
     cues = cue_counts(words)
     rigour = cues["system_rigour"] + (1 if "step" in words and "step by step" in " ".join(words) else 0)
     return min(2.0, 0.5 * rigour) - min(1.0, 0.5 * cues["system_brevity"])
