@@ -329,3 +329,29 @@ def test_a_fresh_account_has_zero_overview_and_null_change(api: httpx.Client) ->
     assert body["total_requests"] == 0 and body["avg_latency_ms"] == 0.0 and body["cache_hit_rate"] == 0.0
     assert body["cost_change_percent"] is None
     assert uuid.UUID(account.user_id)
+
+
+@pytest.mark.parametrize("model", [None, "gpt-4o-mini"])
+def test_every_small_page_equals_the_brute_force_slice_across_hours(
+    gateway: RunningGateway, api: httpx.Client, model: str | None
+) -> None:
+    """Pages found through the hourly rollup: rows on hour edges, ties, empty hours, pages spanning
+    several hours, and the pages just past the end."""
+    account = new_account(api)
+    hour = floor_hour(datetime.now(UTC)) - timedelta(hours=30)
+    moments = [hour + timedelta(hours=h) for h in (0, 0, 0, 1, 5, 5, 9)]  # exact hour starts, ties
+    moments += [hour + timedelta(hours=h, minutes=59, seconds=59, milliseconds=999) for h in (0, 4, 5)]
+    moments += [hour + timedelta(hours=12, minutes=m) for m in range(0, 60, 4)]  # one busy hour
+    events = [make_event(account.user_id, at, i) for i, at in enumerate(moments)]
+    insert(gateway, events)
+    chosen = [e for e in events if model is None or e.routed_model == model]
+    newest_first = sorted(chosen, key=lambda e: (e.received_at, e.event_id.int & (2**64 - 1),
+                                                 e.event_id.int >> 64), reverse=True)
+    limit = 3
+    pages = -(-len(chosen) // limit)
+    for page in range(1, pages + 3):
+        query = {"page": page, "limit": limit, **({"model": model} if model else {})}
+        body = exact(api.get("/api/analytics/requests", params=query, headers=account.auth))
+        expected = newest_first[(page - 1) * limit: page * limit]
+        assert [r["id"] for r in body["data"]] == [e.request_id for e in expected], page
+        assert body["pagination"] == {"page": page, "limit": limit, "total": len(chosen), "pages": pages}
