@@ -10,9 +10,11 @@ Usage: python -m bench.bench_route [--repeat N] [--out PATH]
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -26,6 +28,7 @@ if str(REPO_ROOT) not in sys.path:
 from gateway.routing.catalog import load_catalog  # noqa: E402
 from gateway.routing.classifier import classify, count_tokens, warm_up  # noqa: E402
 from gateway.routing.router import route  # noqa: E402
+from gateway.routing.tokens import get_encoder  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared/data"
 PROMPTS_FILE = SHARED / "prompts/mt_bench_questions.jsonl"
@@ -117,9 +120,15 @@ def run(repeat: int) -> dict[str, Any]:
         "load_average": os.getloadavg(),
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
-        "workloads": {name: summarize(time_decisions(reqs, repeat)) for name, reqs in workloads.items()},
+        "workloads": {},
         "linearity": {},
     }
+    for name, requests in workloads.items():
+        # Garbage collections during the timed run; the gateway does not freeze or disable the collector,
+        # so neither does the benchmark (gc.freeze after warm-up made no measurable difference).
+        before = sum(s["collections"] for s in gc.get_stats())
+        results["workloads"][name] = summarize(time_decisions(requests, repeat))
+        results["workloads"][name]["gc_collections"] = sum(s["collections"] for s in gc.get_stats()) - before
     for size in LINEARITY_SIZES:
         request = sized_request(size)
         measured = classify(request).prompt_tokens
@@ -135,10 +144,11 @@ def print_table(results: dict[str, Any]) -> None:
     load = ", ".join(f"{x:.1f}" for x in results["load_average"])
     print(f"classify + route decision time (Python {results['python']}, {results['machine']}, "
           f"{results['cpus']} CPUs, load average {load})\n")
-    print(f"{'workload':<22} {'n':>6} {'wall p50':>9} {'wall p99':>9} {'cpu p50':>9} {'cpu p99':>9}  (µs)")
+    print(f"{'workload':<22} {'n':>6} {'wall p50':>9} {'wall p99':>9} {'cpu p50':>9} {'cpu p99':>9} "
+          f"{'GCs':>5}  (µs)")
     for name, s in results["workloads"].items():
         print(f"{name:<22} {s['n']:>6} {s['p50_us']:>9.1f} {s['p99_us']:>9.1f} {s['cpu_p50_us']:>9.1f} "
-              f"{s['cpu_p99_us']:>9.1f}")
+              f"{s['cpu_p99_us']:>9.1f} {s['gc_collections']:>5}")
     print(f"\n{'prompt size':<22} {'tokens':>6} {'wall p50':>9} {'cpu p50':>9} {'cpu p99':>9} "
           f"{'cpu/1k tok':>11}")
     for size, s in results["linearity"].items():
@@ -147,11 +157,53 @@ def print_table(results: dict[str, Any]) -> None:
               f"{s['cpu_p99_us']:>9.1f} {s['cpu_us_per_1k_tokens']:>11.1f}")
 
 
+def estimate_errors(texts_per_kind: int = 30, seed: int = 7) -> dict[str, dict[str, tuple[float, float]]]:
+    """Sampled token estimate against the exact count: (mean %, worst |%|) per text kind and size.
+
+    Long texts are built from the shared prompts: GSM8K problems, MT-Bench turns, MT-Bench JSON lines, and
+    JSON lines mixed with turns.
+    """
+    rng = random.Random(seed)
+    encode = get_encoder().encode_ordinary
+    gsm8k_lines = (ROUTING_DIR / "gsm8k.jsonl").read_text(encoding="utf-8").splitlines()
+    gsm8k = [json.loads(line)["prompt"] for line in gsm8k_lines]
+    json_lines = PROMPTS_FILE.read_text(encoding="utf-8").splitlines()
+    turns = [turn for line in json_lines for turn in json.loads(line)["turns"]]
+    kinds = {
+        "gsm8k": (lambda: rng.choice(gsm8k), " "),
+        "mt_bench_turns": (lambda: rng.choice(turns), "\n\n"),
+        "json_lines": (lambda: rng.choice(json_lines), "\n"),
+        "mixed": (lambda: rng.choice(json_lines) if rng.random() < 0.5 else rng.choice(turns), "\n\n"),
+    }
+    table: dict[str, dict[str, tuple[float, float]]] = {}
+    for kind, (pick, joiner) in kinds.items():
+        for size in (5_000, 20_000, 100_000):
+            errors = []
+            for _ in range(texts_per_kind):
+                parts: list[str] = []
+                while sum(map(len, parts)) < size:
+                    parts.append(pick())
+                text = joiner.join(parts)[:size]
+                exact = len(encode(text))
+                errors.append((count_tokens(text) - exact) / exact * 100)
+            table.setdefault(kind, {})[str(size)] = (statistics.fmean(errors), max(map(abs, errors)))
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="passes over each workload (default 5)")
     parser.add_argument("--out", default=str(REPO_ROOT / "bench/results/route.json"))
+    parser.add_argument("--estimate-error", action="store_true",
+                        help="only measure the sampled token estimate against exact counts")
     args = parser.parse_args(argv)
+    if args.estimate_error:
+        warm_up()
+        for kind, sizes in estimate_errors().items():
+            cells = "  ".join(f"{size} chars: mean {mean:+.1f}% worst {worst:.1f}%"
+                              for size, (mean, worst) in sizes.items())
+            print(f"{kind:<15} {cells}")
+        return 0
     results = run(args.repeat)
     print_table(results)
     out = Path(args.out)

@@ -174,3 +174,53 @@ def test_a_long_system_prompt_or_an_image_does_not_make_a_small_question_complex
     question = {"role": "user", "content": [image, {"type": "text", "text": "What colour?"}]}
     colour = classify({"messages": [question]})
     assert colour.complexity != "complex" and colour.needs_vision
+
+
+# --- token counts ----------------------------------------------------------------------------------------
+
+def test_fast_counts_equal_tiktoken_on_random_text():
+    import random
+
+    from gateway.routing.tokens import exact_tokens, get_encoder
+
+    encode = get_encoder().encode_ordinary
+    alphabet = "ab Z9'\n\r\t .,;-$%()\x0b\x0c_s\u00e9\u00a0\u4e2d\u3000\x1c\x85"
+    rng = random.Random(5)
+    for _ in range(5_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert exact_tokens(text) == len(encode(text)), repr(text)
+    word = "x" * 60  # a chunk too long to cache
+    for text in (f"see {word} and {word}", "a  b   c", "end  ", "  lead", "tab\t here", "line\n next"):
+        assert exact_tokens(text) == len(encode(text)), repr(text)
+
+
+def test_fast_counts_equal_tiktoken_on_prose_and_code():
+    from gateway.routing.tokens import exact_tokens, get_encoder
+
+    encode = get_encoder().encode_ordinary
+    ducks = "Janet\u2019s ducks lay 16 eggs per day.  She eats three."
+    for text in (CODE_REVIEW, ducks, "Ich verstehe nur Bahnhof"):
+        assert exact_tokens(text) == len(encode(text))
+
+
+# --- quantity relations and transform tasks --------------------------------------------------------------
+
+def test_quantity_relations_make_a_word_problem_harder():
+    plain = classify(_user("Tom has 5 apples and buys 3 more. How many apples does he have?"))
+    related = classify(_user(
+        "Tom has 5 apples. Anna has twice as many apples as Tom, and Ben has 3 fewer than Anna. "
+        "They give away 20% of all apples. How many apples are left?"
+    ))
+    assert plain.features["quantity_relations"] == 0.0
+    assert related.features["quantity_relations"] >= 2.0
+    assert related.score > plain.score + 1.0
+
+
+def test_a_long_text_to_summarise_is_not_complex_because_it_is_long():
+    article = "The council met on Tuesday to discuss the new bus routes and the library budget. " * 120
+    summary = classify(_user("Summarize this article in three sentences:\n\n" + article))
+    review = classify(_user("Review this article and analyze its argument step by step:\n\n" + article))
+    assert summary.prompt_tokens > 2_000
+    assert summary.features["transform_task"] == summary.features["prompt_length"] > 0
+    assert summary.complexity != "complex"
+    assert review.complexity == "complex"
