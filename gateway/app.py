@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = await start_services(settings)
         app.state.gw = state
+        # Everything built so far lives as long as the process: keep it out of every GC pass.
+        gc.freeze()
         try:
             yield
         finally:
