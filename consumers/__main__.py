@@ -1,7 +1,8 @@
 """``python -m consumers``: run the usage loader as its own process (production topology).
 
 Reads the same environment as the gateway (KAFKA_BOOTSTRAP_SERVERS, CLICKHOUSE_URL, USAGE_TOPIC, ...),
-plus LOADER_BATCH_ROWS / LOADER_BATCH_SECONDS / LOADER_GROUP_ID. SIGINT/SIGTERM flush and exit.
+plus LOADER_BATCH_ROWS / LOADER_BATCH_SECONDS / LOADER_LINGER_SECONDS / LOADER_GROUP_ID (see
+consumers/flush_policy.py). SIGINT/SIGTERM flush and exit.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import os
 import signal
 
+from consumers.flush_policy import DEFAULT_POLICY
 from consumers.loader import GROUP_ID, UsageLoader
 from gateway.clickhouse import ClickHouse
 from gateway.events.topics import ensure_topics
@@ -40,8 +42,9 @@ async def main() -> None:
         settings.usage_topic,
         settings.usage_dlq_topic,
         group_id=os.environ.get("LOADER_GROUP_ID", GROUP_ID),
-        batch_rows=int(os.environ.get("LOADER_BATCH_ROWS", "10000")),
-        batch_seconds=float(os.environ.get("LOADER_BATCH_SECONDS", "1.0")),
+        batch_rows=int(os.environ.get("LOADER_BATCH_ROWS", str(DEFAULT_POLICY.max_rows))),
+        batch_seconds=float(os.environ.get("LOADER_BATCH_SECONDS", str(DEFAULT_POLICY.max_seconds))),
+        linger_seconds=float(os.environ.get("LOADER_LINGER_SECONDS", str(DEFAULT_POLICY.linger_seconds))),
         after_insert=_crash if os.environ.get(CRASH_AFTER_INSERT_ENV) == "1" else None,
     )
     loop = asyncio.get_running_loop()

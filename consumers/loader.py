@@ -1,9 +1,14 @@
 """The usage-event loader: a consumer-group member that writes Kafka batches into ClickHouse.
 
-It collects messages until it holds ``batch_rows`` of them or the oldest has waited ``batch_seconds``,
-then for each partition: validate (bad messages go to the dead-letter topic with the reason), drop
-event_ids already loaded from that partition, insert the rest in ONE insert whose deduplication token
-is ``topic:partition:first-last`` offsets, and only then commit ``last + 1`` for that partition.
+It holds fetched messages until the flush policy says so (``consumers.flush_policy``: a full batch,
+caught up with the partitions' end, or the oldest message too old), then for each partition: validate
+(``consumers.batch``; bad messages go to the dead-letter topic with the reason), drop event_ids already
+loaded from that partition, insert the rest in ONE insert whose deduplication token is
+``topic:partition:first-last`` offsets, and only then commit ``last + 1`` for that partition.
+
+The inserts and commits of one flush run in a writer task (the insert itself in ClickHouse's worker
+thread) while the event loop fetches and validates the next batch; at most one flush is being written
+at a time, so inserts and commits of a partition stay in offset order.
 
 Exactly-once rows, although Kafka delivery is at-least-once:
 
@@ -13,7 +18,9 @@ Exactly-once rows, although Kafka delivery is at-least-once:
   from ClickHouse whenever the partition is assigned) drops it.
 
 When ClickHouse is down the loader keeps its place: it pauses its partitions and keeps polling (so
-the group does not evict it for exceeding ``max_poll_interval_ms``) while it retries with backoff.
+the group does not evict it for exceeding ``max_poll_interval_ms``) while the writer retries with
+backoff. A write that fails for good (only while stopping or giving partitions away) restarts the
+consumer, which re-reads everything uncommitted.
 """
 
 from __future__ import annotations
@@ -22,19 +29,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
-from pydantic import ValidationError
 
-from consumers.rows import INSERT_SETTINGS, fast_row, normalised_row
+from consumers.batch import PartitionBatch, normalised_body, prepare_batch
+from consumers.flush_policy import DEFAULT_POLICY, FlushPolicy
+from consumers.recent_ids import RecentIds
+from consumers.rows import INSERT_SETTINGS
 from gateway import metrics
 from gateway.clickhouse import ClickHouse
-from schemas import SCHEMA_VERSION, UsageEvent
 
 log = logging.getLogger("switchyard.consumer")
 
@@ -43,43 +50,23 @@ RECENT_IDS_PER_PARTITION = 100_000
 REVOKE_INSERT_ATTEMPTS = 3
 MAX_BACKOFF_S = 30.0
 STATS_LOG_INTERVAL_S = 10.0
+POLL_S = 0.1
+FETCH_CHUNK = 20_000  # records per getmany: keeps the loop responsive while a backlog is read
 
 
 @dataclass
 class LoaderStats:
     rows: int = 0
-    batches: int = 0
+    batches: int = 0  # partition batches written (each: at most one insert, then one commit)
+    inserts: int = 0
+    max_insert_rows: int = 0
     dead_letters: int = 0
     duplicates_dropped: int = 0
+    normalised: int = 0  # valid events not in the gateway's wire shape, re-serialised
     insert_errors: int = 0
     restarts: int = 0
     last_insert_ms: float = 0.0
     lag: dict[int, int] = field(default_factory=dict)
-
-
-@dataclass
-class _Parsed:
-    record: ConsumerRecord
-    event: UsageEvent
-
-
-class _RecentIds:
-    """A bounded, insertion-ordered set of event ids."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def __contains__(self, event_id: str) -> bool:
-        return event_id in self._ids
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def add(self, event_id: str) -> None:
-        self._ids[event_id] = None
-        if len(self._ids) > self.capacity:
-            self._ids.popitem(last=False)
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -97,6 +84,10 @@ class _Rebalance(ConsumerRebalanceListener):
         log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
 
 
+class _RestartNeeded(Exception):
+    """A write failed for good on a partition we keep: re-read from the last commit."""
+
+
 class UsageLoader:
     def __init__(
         self,
@@ -106,8 +97,9 @@ class UsageLoader:
         dlq_topic: str,
         *,
         group_id: str = GROUP_ID,
-        batch_rows: int = 10_000,
-        batch_seconds: float = 1.0,
+        batch_rows: int = DEFAULT_POLICY.max_rows,
+        batch_seconds: float = DEFAULT_POLICY.max_seconds,
+        linger_seconds: float = DEFAULT_POLICY.linger_seconds,
         after_insert: Callable[[], None] | None = None,
         max_poll_interval_ms: int = 300_000,
     ) -> None:
@@ -116,20 +108,33 @@ class UsageLoader:
         self.topic = topic
         self.dlq_topic = dlq_topic
         self.group_id = group_id
-        self.batch_rows = batch_rows
-        self.batch_seconds = batch_seconds
+        self.policy = FlushPolicy(batch_rows, batch_seconds, min(linger_seconds, batch_seconds))
         self.after_insert = after_insert  # fault injection in tests: runs between insert and commit
         self.max_poll_interval_ms = max_poll_interval_ms
         self.stats = LoaderStats()
         self._pending: dict[TopicPartition, list[ConsumerRecord]] = {}
-        self._next_offsets: dict[TopicPartition, int] = {}  # for the lag metric
-        self._recent: dict[int, _RecentIds] = {}
+        self._held = 0
+        self._oldest: float | None = None  # monotonic time the oldest held record was fetched
+        self._next_offsets: dict[TopicPartition, int] = {}
+        self._recent: dict[int, RecentIds] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: AIOKafkaProducer | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
+        self._giving_up = False  # stopping or revoking: a failing insert is retried a few times only
+        self._failing = False  # the writer's last insert attempt failed
         self._paused = False
+        self._restart_needed = False
         self._last_stats_log = time.monotonic()
+
+    @property
+    def batch_rows(self) -> int:
+        return self.policy.max_rows
+
+    @property
+    def batch_seconds(self) -> float:
+        return self.policy.max_seconds
 
     # ---- lifecycle ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -157,7 +162,7 @@ class UsageLoader:
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=self.batch_rows,
+            max_poll_records=FETCH_CHUNK,
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
             session_timeout_ms=30_000,
@@ -170,82 +175,156 @@ class UsageLoader:
         await self._consumer.start()
         await self._dlq.start()
         log.info("usage loader consuming %s as %s", self.topic, self.group_id)
-        oldest: float | None = None
+        consumer = self._consumer
         while not self._stop.is_set():
-            fetched = await self._consumer.getmany(timeout_ms=100, max_records=self.batch_rows)
-            self._hold(fetched)
-            held = sum(len(r) for r in self._pending.values())
-            if not held:
-                oldest = None
+            self._check_writer()
+            if self._writer_busy() and self._held >= self.policy.max_rows and not self._failing:
+                # A full batch waits for the writer: let it finish rather than read further ahead.
+                await asyncio.wait({self._writer}, timeout=0.5)  # type: ignore[arg-type]
                 continue
-            oldest = oldest or time.monotonic()
-            if held >= self.batch_rows or time.monotonic() - oldest >= self.batch_seconds:
-                await self.flush()
-                oldest = None
+            self._pause_while_failing()
+            fetched = await consumer.getmany(
+                timeout_ms=self._poll_timeout_ms(),
+                max_records=max(1, min(FETCH_CHUNK, self.policy.max_rows - self._held)),
+            )
+            self._hold(fetched)
+            if not self._writer_busy() and self._flush_due():
+                async with self._lock:
+                    batches = await self._prepare(list(self._pending))
+                    self._writer = asyncio.create_task(self._write(batches))
         await self.flush()
+
+    def _check_writer(self) -> None:
+        """Surface a writer failure: the run restarts and re-reads everything uncommitted."""
+        writer = self._writer
+        if writer is not None and writer.done():
+            self._writer = None
+            writer.result()
+        if self._restart_needed:
+            self._restart_needed = False
+            raise _RestartNeeded("a batch could not be written; re-reading from the last commit")
+
+    def _writer_busy(self) -> bool:
+        return self._writer is not None and not self._writer.done()
 
     def _hold(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         for tp, records in fetched.items():
             if records:
                 self._pending.setdefault(tp, []).extend(records)
                 self._next_offsets[tp] = records[-1].offset + 1
+                self._held += len(records)
+                if self._oldest is None:
+                    self._oldest = time.monotonic()
+
+    def _caught_up(self) -> bool:
+        """True when every partition we hold rows of has nothing more to fetch right now."""
+        consumer = self._consumer
+        assert consumer is not None
+        for tp in self._pending:
+            highwater = consumer.highwater(tp)
+            if highwater is not None and self._next_offsets.get(tp, 0) < highwater:
+                return False
+        return True
+
+    def _flush_due(self) -> bool:
+        if not self._held or self._oldest is None:
+            return False
+        return self.policy.due(self._held, time.monotonic() - self._oldest, self._caught_up())
+
+    def _poll_timeout_ms(self) -> int:
+        if not self._held or self._oldest is None or self._writer_busy():
+            return int(POLL_S * 1000)
+        wait = self.policy.wait_s(time.monotonic() - self._oldest, self._caught_up())
+        return int(min(wait, POLL_S) * 1000)
+
+    def _take(self, tps: Iterable[TopicPartition]) -> list[tuple[TopicPartition, list[ConsumerRecord]]]:
+        taken = []
+        for tp in tps:
+            records = self._pending.pop(tp, None)
+            if records:
+                taken.append((tp, records))
+                self._held -= len(records)
+        if not self._pending:
+            self._held = 0
+            self._oldest = None
+        return taken
 
     # ---- one flush: per partition insert, then commit -----------------------------------------
-    async def flush(self, only: set[TopicPartition] | None = None) -> None:
-        """Insert then commit every pending partition batch (or, on revocation, those in ``only``).
+    async def _prepare(self, tps: Iterable[TopicPartition]) -> list[PartitionBatch]:
+        """Validate and de-duplicate the held records of ``tps``; their ids join the recent window
+        now, so that the next batch (prepared while this one is written) sees them."""
+        held = [tp for tp in tps if self._pending.get(tp)]
+        for tp in held:
+            if tp.partition not in self._recent:
+                self._recent[tp.partition] = await self._restore_recent_ids(tp.partition)
+        batches = []
+        for tp, records in self._take(held):
+            recent = self._recent[tp.partition]
+            batch = prepare_batch(tp, records, recent)
+            recent.add_all(batch.fresh_ids)
+            batches.append(batch)
+        return batches
 
-        On revocation a batch that cannot be written is dropped uncommitted: its next owner re-reads it.
+    async def flush(self, only: set[TopicPartition] | None = None) -> None:
+        """Write and commit every held partition batch (or, on revocation, those in ``only``),
+        after the batch being written (if any).
+
+        On revocation a batch that cannot be written is dropped uncommitted: its next owner re-reads
+        it; if that happens to a partition this member keeps, the consumer restarts.
         """
         revoking = only is not None
         async with self._lock:
-            for tp in list(self._pending):
-                if revoking and tp not in only:
-                    continue
-                records = self._pending.pop(tp)
-                if not records:
-                    continue
+            self._giving_up = revoking or self._stop.is_set()
+            try:
+                if self._writer is not None:
+                    try:
+                        await self._writer
+                    except Exception:
+                        if not revoking:
+                            raise
+                        log.exception("a batch could not be written before the rebalance; re-reading")
+                        self._restart_needed = True
+                    finally:
+                        self._writer = None
+                tps = [tp for tp in self._pending if only is None or tp in only]
                 try:
-                    await self._load_partition(tp, records, keep_polling=not revoking)
-                    if self.after_insert is not None:
-                        self.after_insert()
-                    assert self._consumer is not None
-                    await self._consumer.commit({tp: records[-1].offset + 1})
+                    await self._write(await self._prepare(tps))
                 except Exception:
                     if not revoking:
                         raise
-                    log.exception("could not flush revoked partition %d; its next owner re-reads it",
-                                  tp.partition)
-            self._update_lag()
+                    log.exception("could not flush revoked partitions %s; their next owner re-reads them",
+                                  sorted(tp.partition for tp in tps))
+            finally:
+                self._giving_up = False
 
-    async def _load_partition(
-        self, tp: TopicPartition, records: list[ConsumerRecord], keep_polling: bool
-    ) -> None:
-        recent = await self._recent_ids(tp.partition)
-        fresh: list[_Parsed] = []
-        batch_ids: set[str] = set()
-        for record in records:
-            event = await self._parse_or_dead_letter(record)
-            if event is None:
-                continue
-            event_id = str(event.event_id)
-            if event_id in recent or event_id in batch_ids:
-                self.stats.duplicates_dropped += 1
-                metrics.CONSUMER_DUPLICATES.inc()
-                continue
-            batch_ids.add(event_id)
-            fresh.append(_Parsed(record, event))
-        if fresh:
-            token = f"{tp.topic}:{tp.partition}:{records[0].offset}-{records[-1].offset}"
-            await self._insert(fresh, token, keep_polling)
-        for event_id in batch_ids:
-            recent.add(event_id)
-        self.stats.rows += len(fresh)
-        self.stats.batches += 1
+    async def _write(self, batches: list[PartitionBatch]) -> None:
+        """Dead letters, one insert and one commit per partition batch, in order."""
+        for batch in batches:
+            for record, reason in batch.dead:
+                await self._dead_letter(record, reason)
+            if batch.rows:
+                await self._insert(batch)
+            if self.after_insert is not None:
+                self.after_insert()
+            assert self._consumer is not None
+            await self._consumer.commit({batch.tp: batch.next_offset})
+            self._count(batch)
+        self._update_lag()
 
-    async def _insert(self, rows: list[_Parsed], token: str, keep_polling: bool) -> None:
-        """Insert with retry; the fast row format first, the normalised one if ClickHouse refuses it."""
-        settings = {**INSERT_SETTINGS, "insert_deduplication_token": token}
-        data = b"".join(fast_row(p.record.value, p.record.partition, p.record.offset) for p in rows)
+    def _count(self, batch: PartitionBatch) -> None:
+        stats = self.stats
+        stats.rows += len(batch.rows)
+        stats.batches += 1
+        stats.duplicates_dropped += batch.duplicates
+        stats.normalised += batch.normalised
+        if batch.duplicates:
+            metrics.CONSUMER_DUPLICATES.inc(batch.duplicates)
+
+    async def _insert(self, batch: PartitionBatch) -> None:
+        """Insert with retry; the message bytes first, re-serialised rows if ClickHouse refuses them."""
+        settings = {**INSERT_SETTINGS, "insert_deduplication_token": batch.token}
+        data = batch.body()
+        rows = len(batch.rows)
         attempts = 0
         delay = 0.5
         while True:
@@ -254,42 +333,36 @@ class UsageLoader:
                 await self.clickhouse.insert_raw("usage_events", data, "JSONEachRow", settings)
             except Exception as exc:
                 attempts += 1
+                self._failing = True
                 self.stats.insert_errors += 1
                 metrics.CONSUMER_INSERT_ERRORS.inc()
                 if attempts == 1:
                     # Maybe the data, not the server: rebuild every row through the model.
-                    data = b"".join(
-                        normalised_row(p.event, p.record.partition, p.record.offset) for p in rows
-                    )
-                if not keep_polling and attempts >= REVOKE_INSERT_ATTEMPTS:
-                    raise
-                if self._stop.is_set() and attempts >= REVOKE_INSERT_ATTEMPTS:
+                    with contextlib.suppress(Exception):
+                        data = normalised_body(batch)
+                if (self._giving_up or self._stop.is_set()) and attempts >= REVOKE_INSERT_ATTEMPTS:
                     raise
                 log.warning("ClickHouse insert of %d rows failed (%s); retry %d in %.1f s",
-                            len(rows), exc, attempts, delay)
-                await self._wait_polling(delay) if keep_polling else await asyncio.sleep(delay)
+                            rows, exc, attempts, delay)
+                await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
                 continue
             elapsed = time.perf_counter() - started
-            self._resume()
+            self._failing = False
             self.stats.last_insert_ms = elapsed * 1000
-            metrics.CONSUMER_ROWS.inc(len(rows))
+            self.stats.inserts += 1
+            self.stats.max_insert_rows = max(self.stats.max_insert_rows, rows)
+            metrics.CONSUMER_ROWS.inc(rows)
             metrics.CONSUMER_BATCH_SECONDS.observe(elapsed)
-            metrics.CONSUMER_BATCH_ROWS.observe(len(rows))
+            metrics.CONSUMER_BATCH_ROWS.observe(rows)
             return
 
-    async def _wait_polling(self, seconds: float) -> None:
-        """Wait while keeping the group membership alive: every partition paused, polling anyway.
-
-        A poll resets aiokafka's max_poll_interval clock; records of partitions assigned meanwhile
-        (not paused yet) are kept for the next flush, never skipped.
-        """
+    def _pause_while_failing(self) -> None:
+        """While ClickHouse refuses inserts every partition is paused; polling goes on anyway, so the
+        group keeps this member (a poll resets aiokafka's max_poll_interval clock)."""
         consumer = self._consumer
-        if consumer is None:
-            await asyncio.sleep(seconds)
-            return
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
+        assert consumer is not None
+        if self._failing:
             assigned = consumer.assignment()
             if assigned - consumer.paused():
                 consumer.pause(*assigned)
@@ -298,28 +371,13 @@ class UsageLoader:
                                 sorted(tp.partition for tp in assigned))
                 self._paused = True
                 metrics.CONSUMER_PAUSED.set(1)
-            self._hold(await consumer.getmany(timeout_ms=int(min(left, 1.0) * 1000) + 1))
-
-    def _resume(self) -> None:
-        if self._paused and self._consumer is not None:
-            self._consumer.resume(*self._consumer.assignment())
+        elif self._paused:
+            consumer.resume(*consumer.assignment())
             self._paused = False
             metrics.CONSUMER_PAUSED.set(0)
             log.info("ClickHouse takes inserts again; partitions resumed")
 
-    # ---- validation and the dead-letter topic -------------------------------------------------
-    async def _parse_or_dead_letter(self, record: ConsumerRecord) -> UsageEvent | None:
-        value = record.value
-        if not value:
-            await self._dead_letter(record, "empty message")
-            return None
-        try:
-            return UsageEvent.model_validate_json(value)
-        except ValidationError as exc:
-            reason = _rejection_reason(value, exc)
-        await self._dead_letter(record, reason)
-        return None
-
+    # ---- the dead-letter topic ----------------------------------------------------------------
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         assert self._dlq is not None
         headers = [
@@ -337,20 +395,13 @@ class UsageLoader:
     def forget_recent_ids(self, partition: int) -> None:
         self._recent.pop(partition, None)
 
-    async def _recent_ids(self, partition: int) -> _RecentIds:
-        recent = self._recent.get(partition)
-        if recent is None:
-            recent = await self._restore_recent_ids(partition)
-            self._recent[partition] = recent
-        return recent
-
-    async def _restore_recent_ids(self, partition: int) -> _RecentIds:
+    async def _restore_recent_ids(self, partition: int) -> RecentIds:
         """Seed the duplicate filter with the ids most recently loaded from this partition."""
         delay = 0.5
         while True:
             try:
                 rows = await self.clickhouse.query(
-                    f"SELECT toString(event_id) AS id FROM {self.clickhouse.database}.usage_events "
+                    f"SELECT event_id AS id FROM {self.clickhouse.database}.usage_events "
                     "WHERE kafka_partition = {p:UInt16} AND inserted_at > now64(3) - INTERVAL 2 DAY "
                     "ORDER BY kafka_offset DESC LIMIT {n:UInt32}",
                     {"p": partition, "n": RECENT_IDS_PER_PARTITION},
@@ -362,9 +413,8 @@ class UsageLoader:
                 log.warning("cannot read recent ids of partition %d (%s); retrying", partition, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
-        recent = _RecentIds(RECENT_IDS_PER_PARTITION)
-        for row in reversed(rows):
-            recent.add(row["id"])
+        recent = RecentIds(RECENT_IDS_PER_PARTITION)
+        recent.add_all(_as_uuid(row["id"]) for row in reversed(rows))
         log.info("partition %d: %d recent event ids restored", partition, len(recent))
         return recent
 
@@ -389,27 +439,25 @@ class UsageLoader:
                      sum(s.lag.values()))
 
     async def _close(self) -> None:
+        if self._writer is not None:  # uncommitted: its rows are re-read (and the insert deduplicated)
+            self._writer.cancel()
+            with contextlib.suppress(BaseException):
+                await self._writer
+            self._writer = None
         for client in (self._consumer, self._dlq):
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.stop()
         self._consumer = self._dlq = None
         self._pending.clear()
+        self._held = 0
+        self._oldest = None
+        self._next_offsets.clear()
         self._recent.clear()
+        self._failing = self._restart_needed = False
         self._paused = False
         metrics.CONSUMER_PAUSED.set(0)
 
 
-def _rejection_reason(value: bytes, exc: ValidationError) -> str:
-    try:
-        data = orjson.loads(value)
-    except orjson.JSONDecodeError as json_error:
-        return f"invalid JSON: {json_error}"
-    if not isinstance(data, dict):
-        return f"not a JSON object: {type(data).__name__}"
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        return f"unsupported schema_version {version!r}"
-    first = exc.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"invalid event: {where}: {first['msg']}"
+def _as_uuid(value: object) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

@@ -8,6 +8,8 @@ ClickHouse refuses a batch built the fast way (e.g. JSON from a foreign producer
 
 from __future__ import annotations
 
+import re
+
 from schemas import UsageEvent
 
 INSERT_SETTINGS = {
@@ -25,6 +27,17 @@ def fast_row(value: bytes, partition: int, offset: int) -> bytes:
     if not body.endswith(b"}"):
         raise ValueError("not a JSON object")
     return b"%s,\"kafka_partition\":%d,\"kafka_offset\":%d}\n" % (body[:-1], partition, offset)
+
+
+_KAFKA_SUFFIX = re.compile(rb',"kafka_partition":(\d+),"kafka_offset":(\d+)\}\n\Z')
+
+
+def split_row(row: bytes) -> tuple[bytes, int, int]:
+    """The inverse of ``fast_row``: the message's JSON, its partition and its offset."""
+    match = _KAFKA_SUFFIX.search(row)
+    if match is None:
+        raise ValueError("not a row made by fast_row")
+    return row[: match.start()] + b"}", int(match[1]), int(match[2])
 
 
 def normalised_row(event: UsageEvent, partition: int, offset: int) -> bytes:
