@@ -194,6 +194,39 @@ def test_fast_counts_equal_tiktoken_on_random_text():
         assert exact_tokens(text) == len(encode(text)), repr(text)
 
 
+def test_ascii_piece_split_equals_cl100k_on_code_and_whitespace_heavy_text():
+    import random
+
+    from gateway.routing.tokens import _ASCII_PIECE, exact_tokens, get_encoder
+
+    encoder = get_encoder()
+    encode = encoder.encode_ordinary
+    # Indentation, blank lines, tabs, CRLF, runs of spaces, contractions in both cases, digits, rare controls.
+    fragments = [
+        "    ", "        ", "\t", "\n", "\r\n", "\n\n", "  ", " ", "   \n", "\t\n",
+        "\x0b", "\x0c", "\x1c", "\x1f",
+        "def", "return", "x", "Foo", "'s", "'S", "'ll", "'VE", "'re", "'d", "'t", "'M", "don't",
+        "12345", "3.14",
+        "(", "):", "{", "};", "[]", "==", "->", "#", "//", "\"", "'", "_", "-", "*", ":", ",", ".", "$", "!",
+    ]
+    rng = random.Random(11)
+    for _ in range(6_000):
+        text = "".join(rng.choice(fragments) for _ in range(rng.randint(1, 30)))
+        assert exact_tokens(text) == len(encode(text)), repr(text)
+    lines = []
+    for depth in range(200):
+        indent = rng.choice(["    ", "\t", "  "]) * (depth % 5)
+        statement = rng.choice(["if (x > 1) {", "return y;", "}", "for i in range(10):", "# it's done",
+                                "x = [1, 2,   3]", "", "   ", "print('a  b')\t"])
+        lines.append(indent + statement)
+    code = rng.choice(["\n", "\r\n"]).join(lines)
+    assert exact_tokens(code) == len(encode(code))
+    # The pieces match tiktoken's, not just their number: encoding them one by one gives the same token ids.
+    encode_piece = encoder._encode_single_piece
+    by_piece = [t for piece in _ASCII_PIECE.findall(code) for t in encode_piece(piece.encode())]
+    assert by_piece == encode(code)
+
+
 def test_fast_counts_equal_tiktoken_on_prose_and_code():
     from gateway.routing.tokens import exact_tokens, get_encoder
 
