@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 
 from gateway.logs import configure_logging
 from gateway.settings import Settings
 
 
+def _lean_log_records() -> None:
+    """Skip the LogRecord fields our JSON lines never show (the logging HOWTO's "Optimization"):
+    the caller's frame, thread, process and multiprocessing names. Each log line (one access line per
+    request) then costs noticeably less."""
+    logging._srcfile = None  # type: ignore[attr-defined]  # documented switch for caller lookup
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
 def serve(settings: Settings, workers: int = 1) -> None:
     import uvicorn
+
+    _lean_log_records()
 
     uvicorn.run(
         "gateway.app:create_app",

@@ -18,12 +18,32 @@ import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httptools
 import httpx
 
 Origin = tuple[str, str, int]  # (scheme, host, port)
 _HIGH_WATER = 256 * 1024  # pause reading from the socket while this much body waits for the reader
+
+
+def _time_out(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
+async def _within(future: asyncio.Future[Any], timeout: float | None) -> Any:
+    """Await ``future``, failing it with TimeoutError after ``timeout`` seconds.
+
+    A timer on the future itself: cheaper than an ``asyncio.timeout`` scope or ``wait_for``.
+    """
+    if future.done() or timeout is None:
+        return await future
+    timer = asyncio.get_running_loop().call_later(timeout, _time_out, future)
+    try:
+        return await future
+    finally:
+        timer.cancel()
 
 
 class _Connection(asyncio.Protocol):
@@ -121,8 +141,7 @@ class _Connection(asyncio.Protocol):
                 raise self.error
             self._wakeup = asyncio.get_running_loop().create_future()
             try:
-                async with asyncio.timeout(timeout):
-                    await self._wakeup
+                await _within(self._wakeup, timeout)
             except TimeoutError:
                 raise httpx.ReadTimeout("upstream sent nothing within the idle timeout") from None
             finally:
@@ -218,11 +237,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             conn, reused = await self._acquire(origin, connect_timeout)
             try:
                 conn.send(head, body)
-                if not conn.headers_done.done():
-                    async with asyncio.timeout(read_timeout):
-                        await asyncio.shield(conn.headers_done)
-                else:
-                    conn.headers_done.result()
+                await _within(conn.headers_done, read_timeout)  # any failure closes the connection
             except TimeoutError:
                 conn.close()
                 raise httpx.ReadTimeout("upstream sent no response headers within the timeout") from None

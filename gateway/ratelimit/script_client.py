@@ -37,6 +37,11 @@ def pack_command(*parts: Arg) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join(_bulk(part) for part in parts)
 
 
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("Redis did not answer in time"))
+
+
 class _Pipe(asyncio.Protocol):
     """One connection: commands written as they come, replies handed to their callers in order."""
 
@@ -134,12 +139,18 @@ class ScriptClient:
         return reply
 
     async def _exchange(self, pipe: _Pipe, command: bytes) -> Any:
+        waiter = pipe.send(command)
+        if self._timeout is None:
+            return await waiter
+        # A timer on the reply itself: cheaper than an ``asyncio.timeout`` scope around the await.
+        timer = pipe.loop.call_later(self._timeout, _expire, waiter)
         try:
-            async with asyncio.timeout(self._timeout):
-                return await pipe.send(command)
+            return await waiter
         except TimeoutError:
             pipe.close()  # a stalled server: the next call opens a fresh connection
             raise
+        finally:
+            timer.cancel()
 
     async def _connect(self) -> _Pipe:
         """The connection, opened once however many callers are waiting for it."""
