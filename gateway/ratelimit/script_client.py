@@ -3,8 +3,9 @@
 redis-py's command path (connection pool checkout, retry wrapper, argument packing, response callbacks)
 cost more CPU than the rest of the rate limit together. This client does one thing: ``EVALSHA`` of one
 script, with the command bytes packed directly, every caller's command written to one connection
-(pipelined, replies matched in order) and replies parsed by hiredis. A ``NOSCRIPT`` reply (Redis
-restarted or flushed its script cache) is answered by sending the script itself with ``EVAL``.
+(pipelined: the commands of one event-loop turn leave in one write; replies are matched in order) and
+replies parsed by hiredis. A ``NOSCRIPT`` reply (Redis restarted or flushed its script cache) is
+answered by sending the script itself with ``EVAL``.
 
 Failures surface as ``OSError`` (connection refused or lost, timeouts) or ``RedisError`` (an error
 reply), which the limiter turns into its fail-open mode. Plain TCP only: a client configured for TLS or
@@ -51,6 +52,7 @@ class _Pipe(asyncio.Protocol):
         self.reader = hiredis.Reader()
         self.lost = False
         self.loop = asyncio.get_running_loop()
+        self.outgoing: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not subclasses
@@ -70,10 +72,19 @@ class _Pipe(asyncio.Protocol):
                 waiter.set_exception(ConnectionError("Redis closed the connection"))
 
     def send(self, command: bytes) -> asyncio.Future[Any]:
-        waiter = asyncio.get_running_loop().create_future()
+        """Queue ``command``; everything queued in one turn of the event loop leaves in one write."""
+        waiter = self.loop.create_future()
         self.waiters.append(waiter)
-        self.transport.write(command)  # type: ignore[union-attr]
+        if not self.outgoing:
+            self.loop.call_soon(self._flush)
+        self.outgoing.append(command)
         return waiter
+
+    def _flush(self) -> None:
+        data = b"".join(self.outgoing)
+        self.outgoing.clear()
+        if self.transport is not None and not self.lost:
+            self.transport.write(data)
 
     def close(self) -> None:
         if self.transport is not None and not self.lost:
