@@ -29,12 +29,15 @@ _TO_NUMBERS = _SpaceByDefault(
 )
 
 _LATEX = re.compile(r"\\(?:frac|sum|int|sqrt|prod|lim|infty|alpha|beta|theta|pi|cdot|leq|geq|mathbb)\b")
-_COMPARISON_OPERATOR = re.compile(r"[=<>≤≥]")
+_COMPARISON_OPERATORS = "=<>"
+_UNICODE_COMPARISONS = "≤≥"
 _EQUATION_LEFT = frozenset(string.ascii_lowercase + string.digits + ")")
 _EQUATION_RIGHT = frozenset(string.ascii_lowercase + string.digits + "-(")
-_FRACTION = re.compile(r"\d/\d")
 _LIST_ITEM = re.compile(r"(?:\d{1,2}[.)]|[a-z][.)]|[-*•])\s+\S")
+_LIST_MARK_ENDS = frozenset(".)")
+_BULLETS = frozenset("-*•")
 _MATH_SYMBOLS = "∫∑√π≤≥≠∞"  # and "^"
+MATH_MARKS_CAP = 4  # math notation marks beyond this many do not raise the math feature
 _CODE_LINE_PREFIXES = (
     "def ", "class ", "import ", "from ", "#include", "public ", "private ", "function ", "const ", "let ",
     "var ", "return ", "if (", "for (", "while (", "select ", "<div", "<html", "fn ", "func ", "package ",
@@ -136,14 +139,15 @@ def words_of(lowered: str) -> list[str]:
 def cue_counts(words: list[str]) -> dict[str, int]:
     """Hits per vocabulary and phrase cue (each occurrence counts)."""
     counts = dict.fromkeys(VOCABULARY, 0)
-    found = _LOOKUP_WORDS.intersection(words)
-    if not found:
+    cue_words = list(filter(_LOOKUP_WORDS.__contains__, words))  # the few words worth counting
+    if not cue_words:
         return counts
+    found = set(cue_words)
     joined = ""
     for word in found:
         names = _WORD_FEATURES.get(word)
         if names:
-            hits = words.count(word)
+            hits = cue_words.count(word)
             for name in names:
                 counts[name] += hits
         for phrase, phrase_words, name in _PHRASES_BY_FIRST_WORD.get(word, ()):
@@ -151,19 +155,37 @@ def cue_counts(words: list[str]) -> dict[str, int]:
                 joined = joined or f" {' '.join(words)} "
                 counts[name] += joined.count(phrase)
     if _COMPARISON_WORD in found:
-        counts["quantity_relation"] += words.count(_COMPARISON_WORD)
+        counts["quantity_relation"] += cue_words.count(_COMPARISON_WORD)
     return counts
 
 
 def _code_task_count(words: list[str]) -> int:
     """'write/implement/fix ... function/program/query' within a few words."""
-    verbs = VOCABULARY["code_task_verb"]
     nouns = VOCABULARY["code_task_noun"]
     hits = 0
-    for i, word in enumerate(words):
-        if word in verbs and not nouns.isdisjoint(words[i + 1 : i + 8]):
-            hits += 1
+    for verb in VOCABULARY["code_task_verb"].intersection(words):
+        at = -1
+        while True:
+            try:
+                at = words.index(verb, at + 1)
+            except ValueError:
+                break
+            if not nouns.isdisjoint(words[at + 1 : at + 8]):
+                hits += 1
     return hits
+
+
+def _fraction_count(text: str) -> int:
+    """Non-overlapping digit/digit pairs ("3/4"), as ``re.findall(r"\\d/\\d")`` counts them."""
+    count = 0
+    free_from = 0  # a match may not reuse the digit after the previous match's slash
+    at = text.find("/", 1)
+    while at >= 0:
+        if at - 1 >= free_from and text[at - 1].isdecimal() and text[at + 1 : at + 2].isdecimal():
+            count += 1
+            free_from = at + 2
+        at = text.find("/", at + 1)
+    return count
 
 
 def _line_cues(lowered: str) -> tuple[int, int]:
@@ -176,7 +198,9 @@ def _line_cues(lowered: str) -> tuple[int, int]:
             continue
         if stripped.startswith(_CODE_LINE_PREFIXES) or stripped.endswith(_CODE_LINE_SUFFIXES):
             code_lines += 1
-        if _LIST_ITEM.match(stripped):
+        # A list marker has ".", ")" as its 2nd or 3rd character, or is a bullet: only then run the pattern.
+        if (stripped[1:2] in _LIST_MARK_ENDS or stripped[2:3] in _LIST_MARK_ENDS or stripped[0] in _BULLETS) \
+                and _LIST_ITEM.match(stripped):
             list_items += 1
     return code_lines, list_items
 
@@ -188,25 +212,31 @@ def number_count(text: str) -> int:
 
 
 def _math_marks(text: str, lowered: str) -> int:
+    """Math notation marks, counted up to ``MATH_MARKS_CAP`` (the feature ignores any more)."""
     marks = text.count("^")
     if not text.isascii():
         marks += sum(text.count(symbol) for symbol in _MATH_SYMBOLS)
-    if "\\" in text:
+    if "\\" in text and marks < MATH_MARKS_CAP:
         marks += len(_LATEX.findall(text))
-    if "=" in text or "<" in text or ">" in text or not text.isascii():
-        marks += _equation_count(lowered)
-    return marks
+    if marks < MATH_MARKS_CAP and ("=" in text or "<" in text or ">" in text or not text.isascii()):
+        marks += _equation_count(lowered, MATH_MARKS_CAP - marks)
+    return min(marks, MATH_MARKS_CAP)
 
 
-def _equation_count(lowered: str) -> int:
-    """Operators between two operands, like "x + 1 = 4" or "|x| < 10" (not "=>" or "<tag>")."""
+def _equation_count(lowered: str, limit: int) -> int:
+    """Operators between two operands, like "x + 1 = 4" or "|x| < 10" (not "=>" or "<tag>"), up to limit."""
     count = 0
-    for match in _COMPARISON_OPERATOR.finditer(lowered):
-        at = match.start()
-        left = lowered[max(0, at - 8) : at].rstrip()[-1:]
-        right = lowered[at + 1 : at + 9].lstrip()[:1]
-        if left in _EQUATION_LEFT and right in _EQUATION_RIGHT:
-            count += 1
+    operators = _COMPARISON_OPERATORS if lowered.isascii() else _COMPARISON_OPERATORS + _UNICODE_COMPARISONS
+    for operator in operators:
+        at = lowered.find(operator)
+        while at >= 0:
+            left = lowered[max(0, at - 8) : at].rstrip()[-1:]
+            right = lowered[at + 1 : at + 9].lstrip()[:1]
+            if left in _EQUATION_LEFT and right in _EQUATION_RIGHT:
+                count += 1
+                if count >= limit:
+                    return count
+            at = lowered.find(operator, at + 1)
     return count
 
 
@@ -228,13 +258,13 @@ def text_features(text: str) -> dict[str, float]:
     math_marks = _math_marks(raw, lowered if raw is text else raw.lower())
     numbers = number_count(text)
     percents = text.count("%")
-    fractions = len(_FRACTION.findall(text)) if "/" in text else 0
+    fractions = _fraction_count(text) if "/" in text else 0
     relations = cues["quantity_relation"] + percents + fractions
     casual = cues["casual"] + (1 if words and words[0] in VOCABULARY["greeting"] else 0)
     return {
         "code": min(3.0, code_blocks + 0.1 * min(code_lines, 20) + 0.35 * min(cues["code"], 4)
                     + 0.5 * min(code_tasks, 2)),
-        "math": min(2.0, min(math_marks, 4) * 0.4 + min(cues["math"], 2) * 0.3),
+        "math": min(2.0, math_marks * 0.4 + min(cues["math"], 2) * 0.3),
         "numbers": min(numbers, 8) / 4.0,
         "quantity_relations": min(relations, 6) / 2.0 if numbers or relations > 1 else 0.0,
         "reasoning": min(3.0, cues["reasoning"] * 0.6),

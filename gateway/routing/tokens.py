@@ -92,8 +92,7 @@ def _space_split_is_exact(text: str) -> bool:
 def _space_split_count(text: str) -> int:
     chunks = text.split(" ")
     first = chunks[0]
-    encode = get_encoder().encode_ordinary
-    total = len(encode(first)) if first else 0
+    total = _count_without_cache(first) if first else 0
     if len(chunks) == 1:
         return total
     rest = chunks[1:]
@@ -107,11 +106,18 @@ def _space_split_count(text: str) -> int:
     for chunk in rest:
         count = cache.get(chunk)
         if count is None:
-            count = len(encode(" " + chunk))
+            count = _count_without_cache(" " + chunk)
             if len(chunk) <= MAX_CACHED_CHUNK_CHARS:  # blobs and text without spaces are not kept
                 cache[chunk] = count
         total += count
     return total
+
+
+def _count_without_cache(text: str) -> int:
+    """Exact count of a text that is not worth caching whole (ASCII: from its pieces, each cached)."""
+    if text.isascii():
+        return _ascii_piece_count(text)
+    return len(get_encoder().encode_ordinary(text))
 
 
 def _piece_count(piece: str) -> int:

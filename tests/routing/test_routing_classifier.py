@@ -257,3 +257,32 @@ def test_a_long_text_to_summarise_is_not_complex_because_it_is_long():
     assert summary.features["transform_task"] == summary.features["prompt_length"] > 0
     assert summary.complexity != "complex"
     assert review.complexity == "complex"
+
+
+def test_fast_feature_scans_count_like_their_regex_definitions():
+    import random
+    import re
+
+    from gateway.routing import features
+
+    fraction = re.compile(r"\d/\d")
+    operator = re.compile(r"[=<>≤≥]")
+
+    def regex_equations(lowered: str) -> int:
+        count = 0
+        for match in operator.finditer(lowered):
+            at = match.start()
+            left = lowered[max(0, at - 8) : at].rstrip()[-1:]
+            right = lowered[at + 1 : at + 9].lstrip()[:1]
+            count += left in features._EQUATION_LEFT and right in features._EQUATION_RIGHT
+        return count
+
+    fragments = ["x", "1", " ", "=", "<", ">", "≤", "≥", "(", ")", "=>", "é", "/", "2", "//", "1/2/3",
+                 "\n", "- a"]
+    rng = random.Random(4)
+    for _ in range(20_000):
+        text = "".join(rng.choice(fragments) for _ in range(rng.randint(0, 20)))
+        assert features._fraction_count(text) == len(fraction.findall(text)), repr(text)
+        assert features._equation_count(text, 99) == regex_equations(text), repr(text)
+        assert features._equation_count(text, 2) == min(2, regex_equations(text)), repr(text)
+    assert features._line_cues("1. one\n  2) two\n- three\nab. no\ndef f(x):\n    return x;\n") == (2, 3)
