@@ -143,12 +143,35 @@ async def _body(chunks: Any, fmt: str) -> tuple[bytes, int]:
     return b"".join(pieces), len(pieces)
 
 
+async def _chunk_ids(chunks: Any, fmt: str) -> list[list[str]]:
+    """The request ids in each chunk, parsed on their own."""
+    ids = []
+    async for data in chunks:
+        if fmt == "csv":
+            ids.append([row[0] for row in csv.reader(io.StringIO(data.decode(), newline=""))])
+        else:
+            ids.append([row["id"] for row in json.loads(b"[" + data[1:] + b"]")])
+    return ids
+
+
+def expected_chunks(rows: list[UsageEvent], chunk: int) -> list[list[str]]:
+    """`chunk` rows each, plus the rows sharing the last one's millisecond."""
+    chunks, i = [], 0
+    while i < len(rows):
+        j = min(i + chunk, len(rows))
+        while j < len(rows) and rows[j].received_at == rows[j - 1].received_at:
+            j += 1
+        chunks.append([e.request_id for e in rows[i:j]])
+        i = j
+    return chunks
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
-@pytest.mark.parametrize("chunk", [1, 3, 4, 12, 50])
+@pytest.mark.parametrize("chunk", [1, 3, 4, 5, 12, 50])
 def test_chunks_cover_every_row_once_across_boundaries_and_ties(
     gateway: RunningGateway, api: httpx.Client, fmt: str, chunk: int
 ) -> None:
-    """12 rows, 4 of them sharing one timestamp (ordered by event id), read `chunk` at a time."""
+    """12 rows, 5 of them sharing one timestamp (ordered by event id), read `chunk` at a time."""
     account = new_account(api)
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     moments = [base + timedelta(minutes=i) for i in range(8)] + [base + timedelta(minutes=4)] * 4
@@ -156,14 +179,28 @@ def test_chunks_cover_every_row_once_across_boundaries_and_ties(
     events.append(make_event(account.user_id, base - timedelta(days=2), 99))  # before the range
     insert(gateway, events)
     inside = sorted(events[:12], key=table_order)
+    user, ch = uuid.UUID(account.user_id), gateway.state.clickhouse
     start, end = base - timedelta(hours=1), base + timedelta(hours=1)
 
-    chunks = export_chunks(gateway.state.clickhouse, uuid.UUID(account.user_id), start, end, None, fmt, chunk)
-    body, pieces = gateway.call(_body(chunks, fmt))
-
+    body, _ = gateway.call(_body(export_chunks(ch, user, start, end, None, fmt, chunk), fmt))
     assert body == (reference_csv(inside) if fmt == "csv" else reference_json(inside))
-    framing = 1 if fmt == "csv" else 0  # the CSV header; the JSON brackets ride on the data pieces
-    assert pieces == framing + -(-12 // chunk) + (fmt == "json")
+    ids = gateway.call(_chunk_ids(export_chunks(ch, user, start, end, None, fmt, chunk), fmt))
+    assert ids == expected_chunks(inside, chunk)
+
+
+def test_a_chunk_ends_exactly_at_the_range_end(gateway: RunningGateway, api: httpx.Client) -> None:
+    """Rows one millisecond before `end` are in; rows at `end` are not, whatever the chunking."""
+    account = new_account(api)
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    moments = [end - timedelta(milliseconds=1)] * 3 + [end] * 2 + [end - timedelta(minutes=1)]
+    events = [make_event(account.user_id, at, i) for i, at in enumerate(moments)]
+    insert(gateway, events)
+    user, ch = uuid.UUID(account.user_id), gateway.state.clickhouse
+    inside = sorted(events[:3] + events[5:], key=table_order)
+    for chunk in (1, 2, 3, 4):
+        chunks = export_chunks(ch, user, end - timedelta(hours=1), end, None, "csv", chunk)
+        body, _ = gateway.call(_body(chunks, "csv"))
+        assert body == reference_csv(inside), chunk
 
 
 def test_empty_and_model_filtered_chunks(gateway: RunningGateway, api: httpx.Client) -> None:
