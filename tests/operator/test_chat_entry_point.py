@@ -71,7 +71,9 @@ def test_an_unexpected_error_is_a_standard_500_and_the_connection_stays_usable(c
         assert failed.status_code == 500
         error = failed.json()["error"]
         assert (error["code"], error["message"], error["type"]) == (
-            "internal_error", "Internal server error", "api_error"
+            "internal_error",
+            "Internal server error",
+            "api_error",
         )
         assert failed.headers["x-request-id"].startswith("req_")
         BEHAVIOUR["next"] = "ok"
