@@ -154,6 +154,9 @@ class Classification:
     needs_vision: bool
     needs_tools: bool
     needs_json: bool
+    # True when a text was longer than EXACT_TOKENIZE_CHARS, so prompt_tokens is a sampled estimate
+    # (the router then checks the context window with a margin).
+    prompt_tokens_estimated: bool = False
 
 
 def _capped(count: int, cap: int) -> float:
@@ -279,7 +282,9 @@ def classify(request: dict[str, Any], *, config: ClassifierConfig = DEFAULT) -> 
     # Length is scored on what the users and the model said. System prompts, images and tool definitions
     # are mostly boilerplate with features of their own, so they do not make a request "long".
     conversation_tokens = 0
+    estimated = False
     for index, text in enumerate(parsed.texts):
+        estimated = estimated or len(text) > EXACT_TOKENIZE_CHARS
         tokens = count_tokens(text)
         prompt_tokens += tokens
         if index >= parsed.system_texts:
@@ -290,7 +295,9 @@ def classify(request: dict[str, Any], *, config: ClassifierConfig = DEFAULT) -> 
     prompt_tokens += (parsed.images - parsed.low_detail_images) * IMAGE_TOKENS
     prompt_tokens += parsed.low_detail_images * LOW_DETAIL_IMAGE_TOKENS
     if tools:
-        prompt_tokens += count_tokens(json.dumps(tools, separators=(",", ":"), default=str))
+        tool_json = json.dumps(tools, separators=(",", ":"), default=str)
+        estimated = estimated or len(tool_json) > EXACT_TOKENIZE_CHARS
+        prompt_tokens += count_tokens(tool_json)
 
     last_text = _feature_window(parsed.last_user_text)
     features = text_features(last_text)
@@ -320,4 +327,5 @@ def classify(request: dict[str, Any], *, config: ClassifierConfig = DEFAULT) -> 
         needs_vision=parsed.images > 0,
         needs_tools=bool(tools),
         needs_json=_wants_json(request),
+        prompt_tokens_estimated=estimated,
     )

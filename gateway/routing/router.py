@@ -15,6 +15,7 @@ Rules (see docs/routing.md for the full decision table):
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,10 @@ from gateway.routing.classifier import Classification, requested_max_output
 from gateway.routing.pricing import expected_cost
 
 AUTO_MODEL = "auto"
+# A prompt longer than EXACT_TOKENIZE_CHARS is counted from samples, which can be 10-17% low on mixed text
+# (docs/routing.md). Such a count is raised by this share before checking it against a context window, so an
+# underestimate does not pick a model the upstream then refuses; exact counts are checked as they are.
+ESTIMATED_PROMPT_MARGIN = 0.20
 PROVIDER_KEY_VARS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "google": "GOOGLE_API_KEY"}
 
 
@@ -58,6 +63,7 @@ class RoutingError(Exception):
 @dataclass(frozen=True)
 class _Needs:
     prompt_tokens: int
+    fit_prompt_tokens: int  # prompt_tokens, plus ESTIMATED_PROMPT_MARGIN when they are an estimate
     output_tokens: int
     explicit_output: bool
     vision: bool
@@ -69,8 +75,14 @@ class _Needs:
 def _needs(request: dict[str, Any], classification: Classification, policy: RoutingPolicy) -> _Needs:
     explicit = requested_max_output(request)
     expected = policy.expected_output_tokens.get(classification.complexity, 500)
+    prompt_tokens = classification.prompt_tokens
+    if classification.prompt_tokens_estimated:
+        fit_prompt_tokens = math.ceil(prompt_tokens * (1 + ESTIMATED_PROMPT_MARGIN))
+    else:
+        fit_prompt_tokens = prompt_tokens
     return _Needs(
-        prompt_tokens=classification.prompt_tokens,
+        prompt_tokens=prompt_tokens,
+        fit_prompt_tokens=fit_prompt_tokens,
         output_tokens=explicit if explicit is not None else expected,
         explicit_output=explicit is not None,
         vision=classification.needs_vision,
@@ -92,10 +104,18 @@ def _unfit_reason(model: Model, needs: _Needs) -> str | None:
         return "streaming is not supported"
     if needs.explicit_output and needs.output_tokens > model.max_output:
         return f"requested {needs.output_tokens} output tokens, the model's maximum is {model.max_output}"
-    if needs.prompt_tokens + needs.output_tokens > model.context_window:
-        return (f"prompt of {needs.prompt_tokens} tokens plus {needs.output_tokens} output tokens exceeds "
+    if needs.fit_prompt_tokens + needs.output_tokens > model.context_window:
+        return (f"{_prompt_size(needs)} plus {needs.output_tokens} output tokens exceeds "
                 f"the context window of {model.context_window} tokens")
     return None
+
+
+def _prompt_size(needs: _Needs) -> str:
+    if needs.fit_prompt_tokens == needs.prompt_tokens:
+        return f"prompt of {needs.prompt_tokens} tokens"
+    margin = round(ESTIMATED_PROMPT_MARGIN * 100)
+    return (f"prompt of about {needs.prompt_tokens} tokens "
+            f"({needs.fit_prompt_tokens} with a {margin}% estimate margin)")
 
 
 # Per-token prices in nano-USD (price per 1M tokens * 1000), per catalog. With prices of at most three
@@ -179,8 +199,8 @@ def _no_route(needs: _Needs, candidates: list[Model], available: frozenset[str],
                             {"available_providers": sorted(available)})
     reasons = {m.id: reason for m in candidates if (reason := _unfit_reason(m, needs))}
     largest = max(candidates, key=lambda m: m.context_window)
-    if needs.prompt_tokens + needs.output_tokens > largest.context_window:
-        message = (f"prompt of {needs.prompt_tokens} tokens plus {needs.output_tokens} output tokens "
+    if needs.fit_prompt_tokens + needs.output_tokens > largest.context_window:
+        message = (f"{_prompt_size(needs)} plus {needs.output_tokens} output tokens "
                    f"exceeds the largest available context window "
                    f"({largest.context_window} tokens, {largest.id})")
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from decimal import Decimal
 
@@ -212,3 +213,44 @@ def test_no_provider_keys_at_all():
 def test_expected_cost_drives_the_choice():
     # gpt-5-nano: 100 * 0.05 + 150 * 0.40 = 65 micro-dollars, the cheapest tier-1 model for this request.
     assert expected_cost(CATALOG.get("gpt-5-nano"), 100, 150) == Decimal("0.000065")
+
+
+# --- estimated prompt sizes near a context window ----------------------------------------------------------
+
+def test_an_estimated_prompt_near_a_window_limit_gets_a_margin():
+    from gateway.routing.router import ESTIMATED_PROMPT_MARGIN
+
+    prompt = 390_000  # + 150 expected output fits gpt-5-nano's 400k window when the count is exact
+    exact = route(HELLO, cls("simple", prompt), CATALOG, ALL)
+    assert exact[0].id == cheapest("simple", prompt).id == "gpt-5-nano"
+    estimated = route(HELLO, replace(cls("simple", prompt), prompt_tokens_estimated=True), CATALOG, ALL)
+    needed = math.ceil(prompt * (1 + ESTIMATED_PROMPT_MARGIN)) + 150
+    assert all(m.context_window >= needed for m in estimated)
+    assert estimated[0].id == cheapest("simple", needed - 150).id != "gpt-5-nano"
+    with pytest.raises(RoutingError) as err:  # an explicit model is refused up front, not by the upstream
+        route({**HELLO, "model": "gpt-5-nano"}, replace(cls("simple", prompt), prompt_tokens_estimated=True),
+              CATALOG, ALL)
+    assert err.value.code == "no_route" and "20% estimate margin" in err.value.message
+
+
+def test_a_real_long_prompt_is_fitted_with_the_margin():
+    from gateway.routing.classifier import EXACT_TOKENIZE_CHARS, classify
+    from gateway.routing.tokens import get_encoder
+
+    paragraph = ("Quarterly report, region Nord-Ost: Umsatz 12.450 EUR (+3,2 %), returns 1,024 units; "
+                 'see {"id": 77, "tags": ["late", "damaged"]}.\n'
+                 "    def total(rows): return sum(r.x for r in rows)\n")
+    text = paragraph * 6_000
+    request = {"messages": [{"role": "user", "content": "Summarize:\n" + text}]}
+    classification = replace(classify(request), complexity="simple")
+    assert classification.prompt_tokens_estimated
+    # Without the margin the estimate would fit gpt-5-nano's 400k-token window; with it, it does not.
+    assert classification.prompt_tokens + 150 <= 400_000 < classification.prompt_tokens * 1.2 + 150
+    exact = len(get_encoder().encode_ordinary(text))
+    assert exact <= classification.prompt_tokens * 1.2  # the margin covers this text's real count
+    chosen = route(request, classification, CATALOG, ALL)
+    assert chosen[0].context_window >= 1_000_000
+    assert all(m.context_window >= math.ceil(classification.prompt_tokens * 1.2) + 150 for m in chosen)
+
+    short = classify({"messages": [{"role": "user", "content": paragraph * 10}]})
+    assert len(paragraph * 10) <= EXACT_TOKENIZE_CHARS and not short.prompt_tokens_estimated
