@@ -1,14 +1,17 @@
 """Individual requests from the raw table, read along its ordering key (user_id, created_at).
 
 A deep page is found without reading the rows before it: the hourly rollup (the same rows, counted by
-the view on insert) says in which hour the page's first row lies and how many newer rows come before
-that hour, so the raw read starts at the end of that hour and skips only rows within it. The cost of
-page 1000 is then the cost of page 1 plus one small rollup read, and the same read gives the total.
+the view on insert) says in which hours the page lies and how many newer rows come before them, so the
+raw read covers only those hours and skips only rows within the first. Page 1000 then costs what page 1
+does: one small rollup read (which also gives the total) and one short raw read.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
 from decimal import Decimal
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -40,28 +43,37 @@ ORDER BY e.created_at DESC, e.event_id DESC
 LIMIT {{limit:UInt32}} OFFSET {{skip:UInt64}}
 """
 
-# From the rollup, the hours newest first with the running count of their rows (`through`). The page
-# holds rows [offset, offset + limit) of that order: its first row lies in the first hour whose running
-# count passes `offset` (`first`, 0 past the last row), its last row in the first hour whose count
-# reaches offset + limit (or the oldest hour, for the last page). The page read covers just those hours.
-POSITION_SQL = """
-SELECT
-    arraySum(counts) AS total,
-    arrayFirstIndex(c -> c > {offset:UInt64}, through) AS first,
-    arrayFirstIndex(c -> c >= {offset:UInt64} + {limit:UInt64}, through) AS last,
-    through[first] - counts[first] AS skipped,
-    toString(toDateTime64(hours[first], 3, 'UTC') + INTERVAL 1 HOUR) AS before_at,
-    toString(toDateTime64(hours[if(last = 0, length(hours), last)], 3, 'UTC')) AS after_at
-FROM (
-    SELECT groupArray(hour) AS hours, groupArray(n) AS counts, arrayCumSum(counts) AS through
-    FROM (
-        SELECT hour, sum(requests) AS n FROM {db:Identifier}.usage_hourly
-        WHERE user_id = {user:UUID} AND ({model:String} = '' OR routed_model = {model:String})
-        GROUP BY hour
-        ORDER BY hour DESC
-    )
-)
+# The user's hours with requests, newest first, with their counts from the rollup.
+HOURS_SQL = """
+SELECT toString(hour) AS hour_start, toString(hour + INTERVAL 1 HOUR) AS hour_end, sum(requests) AS n
+FROM {db:Identifier}.usage_hourly
+WHERE user_id = {user:UUID} AND ({model:String} = '' OR routed_model = {model:String})
+GROUP BY hour
+ORDER BY hour DESC
 """
+
+
+@dataclass(frozen=True)
+class PageWindow:
+    """Where rows [offset, offset + limit) of the newest-first order lie: in [after_at, before_at),
+    after the first ``skip`` rows of that range."""
+
+    after_at: str
+    before_at: str
+    skip: int
+
+
+def page_window(hours: list[dict[str, Any]], offset: int, limit: int) -> PageWindow | None:
+    """The page's first row lies in the first hour whose running count passes ``offset``, its last row in
+    the first hour whose count reaches ``offset + limit`` (or the oldest hour, on the last page).
+    ``None`` past the last row."""
+    through = list(accumulate(int(h["n"]) for h in hours))
+    first = bisect_right(through, offset)
+    if first == len(hours):
+        return None
+    last = min(bisect_left(through, offset + limit), len(hours) - 1)
+    newer = through[first] - int(hours[first]["n"])
+    return PageWindow(hours[last]["hour_start"], hours[first]["hour_end"], offset - newer)
 
 
 def _page_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -78,15 +90,14 @@ async def requests_page(
     ch: ClickHouse, user_id: UUID, page: int, limit: int, model: str | None
 ) -> dict[str, Any]:
     """Page ``page`` (1-based) of the user's requests, newest first, ties broken by event id."""
-    params = {"db": ch.database, "user": str(user_id), "model": model or "", "limit": limit}
-    offset = (page - 1) * limit
-    position = (await ch.query(POSITION_SQL, {**params, "offset": offset}))[0]
-    total = int(position["total"])
+    params = {"db": ch.database, "user": str(user_id), "model": model or ""}
+    hours = await ch.query(HOURS_SQL, params)
+    total = sum(int(h["n"]) for h in hours)
+    window = page_window(hours, (page - 1) * limit, limit)
     rows: list[dict[str, Any]] = []
-    if position["first"]:
-        window = {"skip": offset - int(position["skipped"]), "after_at": position["after_at"],
-                  "before_at": position["before_at"]}
-        rows = await ch.query(PAGE_SQL, {**params, **window})
+    if window is not None:
+        bounds = {"after_at": window.after_at, "before_at": window.before_at, "skip": window.skip}
+        rows = await ch.query(PAGE_SQL, {**params, **bounds, "limit": limit})
     return {
         "data": [_page_row(r) for r in rows],
         "pagination": {"page": page, "limit": limit, "total": total, "pages": -(-total // limit)},
