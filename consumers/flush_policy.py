@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class FlushPolicy:
-    max_rows: int = 50_000
+    max_rows: int = 100_000
     max_seconds: float = 1.0
     linger_seconds: float = 0.2
 

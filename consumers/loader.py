@@ -39,7 +39,7 @@ from aiokafka.structs import ConsumerRecord
 from consumers.batch import PartitionBatch, normalised_body, prepare_batch
 from consumers.flush_policy import DEFAULT_POLICY, FlushPolicy
 from consumers.recent_ids import RecentIds
-from consumers.rows import INSERT_SETTINGS
+from consumers.rows import EMBEDDED_INSERT_SETTINGS, INSERT_SETTINGS
 from gateway import metrics
 from gateway.clickhouse import ClickHouse
 
@@ -66,6 +66,7 @@ class LoaderStats:
     insert_errors: int = 0
     restarts: int = 0
     last_insert_ms: float = 0.0
+    insert_seconds: float = 0.0  # total time inside successful inserts
     lag: dict[int, int] = field(default_factory=dict)
 
 
@@ -124,8 +125,11 @@ class UsageLoader:
         self._stop = asyncio.Event()
         self._giving_up = False  # stopping or revoking: a failing insert is retried a few times only
         self._failing = False  # the writer's last insert attempt failed
-        self._paused = False
+        self._paused = False  # reported paused: ClickHouse refuses inserts
         self._restart_needed = False
+        self._last_poll = time.monotonic()
+        # Poll at least this often, even while a full batch waits for the writer.
+        self._poll_due_s = min(10.0, max_poll_interval_ms / 1000 / 3)
         self._last_stats_log = time.monotonic()
 
     @property
@@ -178,11 +182,14 @@ class UsageLoader:
         consumer = self._consumer
         while not self._stop.is_set():
             self._check_writer()
-            if self._writer_busy() and self._held >= self.policy.max_rows and not self._failing:
-                # A full batch waits for the writer: let it finish rather than read further ahead.
+            full = self._writer_busy() and self._held >= self.policy.max_rows
+            if full and not self._failing and time.monotonic() - self._last_poll < self._poll_due_s:
+                # A full batch waits for the writer: let it finish rather than read further ahead
+                # (a pause would drop what aiokafka has prefetched).
                 await asyncio.wait({self._writer}, timeout=0.5)  # type: ignore[arg-type]
                 continue
-            self._pause_while_failing()
+            self._pause_if(self._failing or full)
+            self._last_poll = time.monotonic()
             fetched = await consumer.getmany(
                 timeout_ms=self._poll_timeout_ms(),
                 max_records=max(1, min(FETCH_CHUNK, self.policy.max_rows - self._held)),
@@ -322,7 +329,8 @@ class UsageLoader:
 
     async def _insert(self, batch: PartitionBatch) -> None:
         """Insert with retry; the message bytes first, re-serialised rows if ClickHouse refuses them."""
-        settings = {**INSERT_SETTINGS, "insert_deduplication_token": batch.token}
+        base = EMBEDDED_INSERT_SETTINGS if self.clickhouse.is_embedded else INSERT_SETTINGS
+        settings = {**base, "insert_deduplication_token": batch.token}
         data = batch.body()
         rows = len(batch.rows)
         attempts = 0
@@ -350,6 +358,7 @@ class UsageLoader:
             elapsed = time.perf_counter() - started
             self._failing = False
             self.stats.last_insert_ms = elapsed * 1000
+            self.stats.insert_seconds += elapsed
             self.stats.inserts += 1
             self.stats.max_insert_rows = max(self.stats.max_insert_rows, rows)
             metrics.CONSUMER_ROWS.inc(rows)
@@ -357,25 +366,26 @@ class UsageLoader:
             metrics.CONSUMER_BATCH_ROWS.observe(rows)
             return
 
-    def _pause_while_failing(self) -> None:
-        """While ClickHouse refuses inserts every partition is paused; polling goes on anyway, so the
-        group keeps this member (a poll resets aiokafka's max_poll_interval clock)."""
+    def _pause_if(self, pause: bool) -> None:
+        """Pause every partition while ClickHouse refuses inserts (or a full batch has waited for the
+        writer too long); polling goes on anyway, so the group keeps this member (a poll resets
+        aiokafka's max_poll_interval clock)."""
         consumer = self._consumer
         assert consumer is not None
-        if self._failing:
+        if pause:
             assigned = consumer.assignment()
             if assigned - consumer.paused():
                 consumer.pause(*assigned)
-                if not self._paused:
-                    log.warning("paused partitions %s until ClickHouse takes inserts again",
-                                sorted(tp.partition for tp in assigned))
-                self._paused = True
-                metrics.CONSUMER_PAUSED.set(1)
-        elif self._paused:
-            consumer.resume(*consumer.assignment())
-            self._paused = False
-            metrics.CONSUMER_PAUSED.set(0)
-            log.info("ClickHouse takes inserts again; partitions resumed")
+        elif consumer.paused():
+            consumer.resume(*consumer.paused())
+        if self._failing != self._paused:
+            self._paused = self._failing
+            metrics.CONSUMER_PAUSED.set(int(self._failing))
+            if self._failing:
+                log.warning("paused partitions %s until ClickHouse takes inserts again",
+                            sorted(tp.partition for tp in consumer.assignment()))
+            else:
+                log.info("ClickHouse takes inserts again")
 
     # ---- the dead-letter topic ----------------------------------------------------------------
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:

@@ -19,6 +19,9 @@ INSERT_SETTINGS = {
     "deduplicate_blocks_in_dependent_materialized_views": 1,  # rollups stay exact on a re-insert
     "async_insert": 0,
 }
+# Embedded chdb shares the loader's cores: parsing one insert on several threads costs ~20% more CPU
+# and wall time there than parsing it on one (bench/bench_pipeline.py, 30k-row inserts).
+EMBEDDED_INSERT_SETTINGS = {**INSERT_SETTINGS, "input_format_parallel_parsing": 0}
 
 
 def fast_row(value: bytes, partition: int, offset: int) -> bytes:
