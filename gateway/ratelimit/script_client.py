@@ -89,6 +89,7 @@ class _Pipe(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None and not self.lost:
             self.transport.close()
+        self.lost = True  # no new commands on it; connection_lost fails the ones still waiting
 
 
 class ScriptClient:
@@ -139,15 +140,26 @@ class ScriptClient:
         )
 
     async def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        pipe = self._pipe
-        if pipe is None or pipe.lost or pipe.loop is not asyncio.get_running_loop():
-            pipe = await self._connect()
-        reply = await self._exchange(pipe, pack_command("EVALSHA", self._sha, len(keys), *keys, *args))
+        command = pack_command("EVALSHA", self._sha, len(keys), *keys, *args)
+        try:
+            pipe = await self._ready_pipe()
+            reply = await self._exchange(pipe, command)
+        except OSError:
+            # One immediate retry on a fresh connection (as redis-py's client is configured to do):
+            # it rides over a Redis restart or one stalled reply.
+            pipe = await self._ready_pipe()
+            reply = await self._exchange(pipe, command)
         if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
             reply = await self._exchange(pipe, pack_command("EVAL", self._script, len(keys), *keys, *args))
         if isinstance(reply, hiredis.ReplyError):
             raise ResponseError(str(reply))
         return reply
+
+    async def _ready_pipe(self) -> _Pipe:
+        pipe = self._pipe
+        if pipe is None or pipe.lost or pipe.loop is not asyncio.get_running_loop():
+            pipe = await self._connect()
+        return pipe
 
     async def _exchange(self, pipe: _Pipe, command: bytes) -> Any:
         waiter = pipe.send(command)

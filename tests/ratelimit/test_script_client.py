@@ -80,3 +80,22 @@ def test_a_database_number_is_selected(redis_url: str) -> None:
 
     in_selected, in_default = asyncio.run(scenario())
     assert (in_selected, in_default) == (1, 0)
+
+
+def test_a_connection_closed_by_redis_is_replaced_on_the_next_call(redis_url: str) -> None:
+    async def scenario() -> tuple[list, list, bool]:
+        redis = connect_redis(redis_url)
+        client = ScriptClient.for_redis(redis, ECHO)
+        try:
+            before = await client(["k"], ["a", 1])
+            host, port = client._pipe.transport.get_extra_info("sockname")[:2]
+            killed = await redis.client_kill(f"{host}:{port}")  # only this client's own connection
+            after = await client(["k"], ["a", 2])
+            return before, after, killed
+        finally:
+            await client.aclose()
+            await redis.aclose()
+
+    before, after, killed = asyncio.run(scenario())
+    assert killed is True
+    assert (before, after) == ([b"k", b"a", 2], [b"k", b"a", 3])
