@@ -1,10 +1,10 @@
-"""Turn one partition's records into one insert: validate, drop duplicates, build the JSONEachRow body.
+"""Turn one partition's records into one insert: validate, drop duplicates, build the JSONEachRow rows.
 
 A record in the gateway's own wire shape (``schemas.fast_check``, ~3 us) is passed to ClickHouse as
 its own bytes plus the Kafka coordinates. Any other record is validated by the ``UsageEvent`` model:
 a valid one is re-serialised through it, an invalid one is set aside for the dead-letter topic with
-the reason. This runs on the event loop while the previous batch is being inserted in ClickHouse's
-worker thread.
+the reason. This runs on the event loop as records are fetched, while the previous batch is being
+inserted in ClickHouse's worker thread.
 """
 
 from __future__ import annotations
@@ -25,11 +25,15 @@ from schemas.fast_check import fast_event_id
 
 @dataclass
 class PartitionBatch:
-    """One partition's share of a flush: at most one insert, then one commit of ``next_offset``."""
+    """One partition's share of a flush: at most one insert, then one commit of ``next_offset``.
+
+    Records are added as they are fetched (``add``), so a batch is ready the moment it is due.
+    """
 
     tp: TopicPartition
     first_offset: int
-    last_offset: int
+    last_offset: int = -1
+    records: int = 0  # records added, whatever became of them
     rows: list[bytes] = field(default_factory=list)  # one JSONEachRow line per fresh event
     fresh_ids: list[uuid.UUID] = field(default_factory=list)
     dead: list[tuple[ConsumerRecord, str]] = field(default_factory=list)
@@ -48,34 +52,40 @@ class PartitionBatch:
     def body(self) -> bytes:
         return b"".join(self.rows)
 
+    def add(self, records: list[ConsumerRecord], recent: RecentIds) -> list[uuid.UUID]:
+        """Validate and de-duplicate ``records`` (next in offset order) against ``recent`` and this
+        batch; returns the ids of the fresh ones. ``recent`` is not changed: the caller adds them."""
+        rows, fresh_ids = self.rows, self.fresh_ids
+        added = len(fresh_ids)
+        seen: set[uuid.UUID] = set()
+        partition = self.tp.partition
+        for record in records:
+            value = record.value
+            event_id = fast_event_id(value) if value else None
+            if event_id is not None:
+                row = fast_row(value, partition, record.offset)
+            else:
+                event = _validate(record, self)
+                if event is None:
+                    continue
+                event_id = event.event_id
+                row = normalised_row(event, partition, record.offset)
+                self.normalised += 1
+            if event_id in recent or event_id in seen:
+                self.duplicates += 1
+                continue
+            seen.add(event_id)
+            fresh_ids.append(event_id)
+            rows.append(row)
+        self.records += len(records)
+        self.last_offset = records[-1].offset
+        return fresh_ids[added:]
+
 
 def prepare_batch(tp: TopicPartition, records: list[ConsumerRecord], recent: RecentIds) -> PartitionBatch:
-    """Validate and de-duplicate ``records`` (one partition, in offset order) against ``recent``.
-
-    ``recent`` is not changed: the caller adds ``fresh_ids`` once the batch is on its way.
-    """
-    batch = PartitionBatch(tp, records[0].offset, records[-1].offset)
-    rows, fresh_ids = batch.rows, batch.fresh_ids
-    seen: set[uuid.UUID] = set()
-    partition = tp.partition
-    for record in records:
-        value = record.value
-        event_id = fast_event_id(value) if value else None
-        if event_id is not None:
-            row = fast_row(value, partition, record.offset)
-        else:
-            event = _validate(record, batch)
-            if event is None:
-                continue
-            event_id = event.event_id
-            row = normalised_row(event, partition, record.offset)
-            batch.normalised += 1
-        if event_id in recent or event_id in seen:
-            batch.duplicates += 1
-            continue
-        seen.add(event_id)
-        fresh_ids.append(event_id)
-        rows.append(row)
+    """A batch of ``records`` (one partition, in offset order), checked against ``recent``."""
+    batch = PartitionBatch(tp, records[0].offset)
+    batch.add(records, recent)
     return batch
 
 

@@ -1,10 +1,11 @@
 """The usage-event loader: a consumer-group member that writes Kafka batches into ClickHouse.
 
-It holds fetched messages until the flush policy says so (``consumers.flush_policy``: a full batch,
-caught up with the partitions' end, or the oldest message too old), then for each partition: validate
-(``consumers.batch``; bad messages go to the dead-letter topic with the reason), drop event_ids already
-loaded from that partition, insert the rest in ONE insert whose deduplication token is
-``topic:partition:first-last`` offsets, and only then commit ``last + 1`` for that partition.
+Fetched messages are validated as they arrive (``consumers.batch``: bad ones are set aside for the
+dead-letter topic with the reason, event_ids already loaded from that partition are dropped) into one
+pending batch per partition. When the flush policy says so (``consumers.flush_policy``: a full batch,
+caught up with the partitions' end, or the oldest message too old), each partition batch is written
+in ONE insert whose deduplication token is ``topic:partition:first-last`` offsets, and only then is
+``last + 1`` committed for that partition.
 
 The inserts and commits of one flush run in a writer task (the insert itself in ClickHouse's worker
 thread) while the event loop fetches and validates the next batch; at most one flush is being written
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from consumers.batch import PartitionBatch, normalised_body, prepare_batch
+from consumers.batch import PartitionBatch, normalised_body
 from consumers.flush_policy import DEFAULT_POLICY, FlushPolicy
 from consumers.recent_ids import RecentIds
 from consumers.rows import EMBEDDED_INSERT_SETTINGS, INSERT_SETTINGS
@@ -113,8 +114,8 @@ class UsageLoader:
         self.after_insert = after_insert  # fault injection in tests: runs between insert and commit
         self.max_poll_interval_ms = max_poll_interval_ms
         self.stats = LoaderStats()
-        self._pending: dict[TopicPartition, list[ConsumerRecord]] = {}
-        self._held = 0
+        self._pending: dict[TopicPartition, PartitionBatch] = {}  # validated as fetched
+        self._held = 0  # records in ``_pending``
         self._oldest: float | None = None  # monotonic time the oldest held record was fetched
         self._next_offsets: dict[TopicPartition, int] = {}
         self._recent: dict[int, RecentIds] = {}
@@ -194,11 +195,10 @@ class UsageLoader:
                 timeout_ms=self._poll_timeout_ms(),
                 max_records=max(1, min(FETCH_CHUNK, self.policy.max_rows - self._held)),
             )
-            self._hold(fetched)
-            if not self._writer_busy() and self._flush_due():
-                async with self._lock:
-                    batches = await self._prepare(list(self._pending))
-                    self._writer = asyncio.create_task(self._write(batches))
+            async with self._lock:
+                await self._hold(fetched)
+                if not self._writer_busy() and self._flush_due():
+                    self._writer = asyncio.create_task(self._write(self._take(list(self._pending))))
         await self.flush()
 
     def _check_writer(self) -> None:
@@ -214,14 +214,23 @@ class UsageLoader:
     def _writer_busy(self) -> bool:
         return self._writer is not None and not self._writer.done()
 
-    def _hold(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    async def _hold(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Validate and de-duplicate fetched records into their partition's pending batch; their ids
+        join the recent window now, so later records (and the next batch) are checked against them."""
         for tp, records in fetched.items():
-            if records:
-                self._pending.setdefault(tp, []).extend(records)
-                self._next_offsets[tp] = records[-1].offset + 1
-                self._held += len(records)
-                if self._oldest is None:
-                    self._oldest = time.monotonic()
+            if not records:
+                continue
+            recent = self._recent.get(tp.partition)
+            if recent is None:
+                recent = self._recent[tp.partition] = await self._restore_recent_ids(tp.partition)
+            batch = self._pending.get(tp)
+            if batch is None:
+                batch = self._pending[tp] = PartitionBatch(tp, records[0].offset)
+            recent.add_all(batch.add(records, recent))
+            self._next_offsets[tp] = records[-1].offset + 1
+            self._held += len(records)
+            if self._oldest is None:
+                self._oldest = time.monotonic()
 
     def _caught_up(self) -> bool:
         """True when every partition we hold rows of has nothing more to fetch right now."""
@@ -244,34 +253,19 @@ class UsageLoader:
         wait = self.policy.wait_s(time.monotonic() - self._oldest, self._caught_up())
         return int(min(wait, POLL_S) * 1000)
 
-    def _take(self, tps: Iterable[TopicPartition]) -> list[tuple[TopicPartition, list[ConsumerRecord]]]:
+    def _take(self, tps: Iterable[TopicPartition]) -> list[PartitionBatch]:
         taken = []
         for tp in tps:
-            records = self._pending.pop(tp, None)
-            if records:
-                taken.append((tp, records))
-                self._held -= len(records)
+            batch = self._pending.pop(tp, None)
+            if batch is not None:
+                taken.append(batch)
+                self._held -= batch.records
         if not self._pending:
             self._held = 0
             self._oldest = None
         return taken
 
     # ---- one flush: per partition insert, then commit -----------------------------------------
-    async def _prepare(self, tps: Iterable[TopicPartition]) -> list[PartitionBatch]:
-        """Validate and de-duplicate the held records of ``tps``; their ids join the recent window
-        now, so that the next batch (prepared while this one is written) sees them."""
-        held = [tp for tp in tps if self._pending.get(tp)]
-        for tp in held:
-            if tp.partition not in self._recent:
-                self._recent[tp.partition] = await self._restore_recent_ids(tp.partition)
-        batches = []
-        for tp, records in self._take(held):
-            recent = self._recent[tp.partition]
-            batch = prepare_batch(tp, records, recent)
-            recent.add_all(batch.fresh_ids)
-            batches.append(batch)
-        return batches
-
     async def flush(self, only: set[TopicPartition] | None = None) -> None:
         """Write and commit every held partition batch (or, on revocation, those in ``only``),
         after the batch being written (if any).
@@ -295,7 +289,7 @@ class UsageLoader:
                         self._writer = None
                 tps = [tp for tp in self._pending if only is None or tp in only]
                 try:
-                    await self._write(await self._prepare(tps))
+                    await self._write(self._take(tps))
                 except Exception:
                     if not revoking:
                         raise
