@@ -8,6 +8,7 @@ that a burst of signups or logins can claim.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,8 +18,15 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 _pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="argon2")
 
-# Verified against when the email is unknown, so both failure paths cost one argon2 verification.
-_DUMMY_HASH = _hasher.hash("switchyard-dummy-password-for-constant-time-login")
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so both failure paths cost one argon2 verification.
+
+    Made on first use, not at import: one hash claims 64 MiB, which would otherwise set the peak
+    memory of every worker, including those that never see a login.
+    """
+    return _hasher.hash("switchyard-dummy-password-for-constant-time-login")
 
 
 async def _run(fn, *args):
@@ -36,10 +44,14 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
+def _verify_against_dummy(password: str) -> bool:
+    return _verify(_dummy_hash(), password)
+
+
 async def verify_password(password_hash: str | None, password: str) -> bool:
     """True when the password matches; with no hash (unknown user) verifies a dummy and returns False."""
     if password_hash is None:
-        await _run(_verify, _DUMMY_HASH, password)
+        await _run(_verify_against_dummy, password)
         return False
     return await _run(_verify, password_hash, password)
 
