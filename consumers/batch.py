@@ -18,7 +18,7 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from consumers.recent_ids import RecentIds
-from consumers.rows import fast_row, normalised_row, split_row
+from consumers.rows import fast_row, normalised_row
 from schemas import SCHEMA_VERSION, UsageEvent
 from schemas.fast_check import fast_event_id
 
@@ -39,6 +39,7 @@ class PartitionBatch:
     dead: list[tuple[ConsumerRecord, str]] = field(default_factory=list)
     duplicates: int = 0
     normalised: int = 0  # rows re-serialised through the model (not in the gateway's wire shape)
+    refused: int = 0  # rows ClickHouse refused at the insert (dead-lettered then)
 
     @property
     def token(self) -> str:
@@ -89,15 +90,6 @@ def prepare_batch(tp: TopicPartition, records: list[ConsumerRecord], recent: Rec
     return batch
 
 
-def normalised_body(batch: PartitionBatch) -> bytes:
-    """The batch's rows re-serialised through the model (used if ClickHouse refuses the raw bytes)."""
-    lines = []
-    for line in batch.rows:
-        value, partition, offset = split_row(line)
-        lines.append(normalised_row(UsageEvent.model_validate_json(value), partition, offset))
-    return b"".join(lines)
-
-
 def _validate(record: ConsumerRecord, batch: PartitionBatch) -> UsageEvent | None:
     value = record.value
     if not value:
@@ -111,15 +103,17 @@ def _validate(record: ConsumerRecord, batch: PartitionBatch) -> UsageEvent | Non
 
 
 def rejection_reason(value: bytes, exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    if first["type"] == "json_invalid":  # not JSON (or not UTF-8, or a lone surrogate escape)
+        return f"invalid JSON: {first['msg'].removeprefix('Invalid JSON: ')}"
     try:
         data = orjson.loads(value)
-    except orjson.JSONDecodeError as json_error:
-        return f"invalid JSON: {json_error}"
+    except orjson.JSONDecodeError:  # JSON to the model (NaN, a huge integer), not to orjson
+        data = {"schema_version": SCHEMA_VERSION}
     if not isinstance(data, dict):
         return f"not a JSON object: {type(data).__name__}"
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         return f"unsupported schema_version {version!r}"
-    first = exc.errors(include_url=False)[0]
     where = ".".join(str(part) for part in first["loc"])
     return f"invalid event: {where}: {first['msg']}"

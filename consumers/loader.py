@@ -21,7 +21,9 @@ Exactly-once rows, although Kafka delivery is at-least-once:
 When ClickHouse is down the loader keeps its place: it pauses its partitions and keeps polling (so
 the group does not evict it for exceeding ``max_poll_interval_ms``) while the writer retries with
 backoff. A write that fails for good (only while stopping or giving partitions away) restarts the
-consumer, which re-reads everything uncommitted.
+consumer, which re-reads everything uncommitted. An insert ClickHouse refuses for its data (a parse
+error, a constraint: ``consumers.refusals``) is not retried as it is: the refused rows are found,
+dead-lettered with ClickHouse's message and the rest inserted (``consumers.split_insert``).
 """
 
 from __future__ import annotations
@@ -34,13 +36,16 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from consumers.batch import PartitionBatch, normalised_body
+from consumers.batch import PartitionBatch
 from consumers.flush_policy import DEFAULT_POLICY, FlushPolicy
 from consumers.recent_ids import RecentIds
-from consumers.rows import EMBEDDED_INSERT_SETTINGS, INSERT_SETTINGS
+from consumers.refusals import is_data_error, refusal_reason
+from consumers.rows import EMBEDDED_INSERT_SETTINGS, INSERT_SETTINGS, split_row
+from consumers.split_insert import insert_or_isolate
 from gateway import metrics
 from gateway.clickhouse import ClickHouse
 
@@ -65,6 +70,7 @@ class LoaderStats:
     duplicates_dropped: int = 0
     normalised: int = 0  # valid events not in the gateway's wire shape, re-serialised
     insert_errors: int = 0
+    refused_inserts: int = 0  # inserts ClickHouse refused for their data (then split, see split_insert)
     restarts: int = 0
     last_insert_ms: float = 0.0
     insert_seconds: float = 0.0  # total time inside successful inserts
@@ -314,7 +320,7 @@ class UsageLoader:
 
     def _count(self, batch: PartitionBatch) -> None:
         stats = self.stats
-        stats.rows += len(batch.rows)
+        stats.rows += len(batch.rows) - batch.refused
         stats.batches += 1
         stats.duplicates_dropped += batch.duplicates
         stats.normalised += batch.normalised
@@ -322,11 +328,24 @@ class UsageLoader:
             metrics.CONSUMER_DUPLICATES.inc(batch.duplicates)
 
     async def _insert(self, batch: PartitionBatch) -> None:
-        """Insert with retry; the message bytes first, re-serialised rows if ClickHouse refuses them."""
+        """One insert of the batch (the message bytes as they came); if ClickHouse refuses some of its
+        rows, those are found and dead-lettered and the others inserted (``consumers.split_insert``)."""
         base = EMBEDDED_INSERT_SETTINGS if self.clickhouse.is_embedded else INSERT_SETTINGS
-        settings = {**base, "insert_deduplication_token": batch.token}
-        data = batch.body()
-        rows = len(batch.rows)
+
+        async def insert(rows: list[bytes], token: str) -> BaseException | None:
+            return await self._insert_retrying(rows, {**base, "insert_deduplication_token": token})
+
+        refused = await insert_or_isolate(batch.rows, batch.token, insert)
+        for row, reason in refused:
+            value, partition, offset = split_row(row)
+            source = f"{batch.tp.topic}:{partition}:{offset}"
+            await self._send_dead_letter(value, _user_key(value), source, reason)
+        batch.refused = len(refused)
+
+    async def _insert_retrying(self, rows: list[bytes], settings: dict[str, object]) -> BaseException | None:
+        """Insert ``rows``; an outage is retried with backoff (the partitions paused meanwhile), a
+        refusal of the data is returned at once (retrying the same rows would block the partition)."""
+        data = b"".join(rows)
         attempts = 0
         delay = 0.5
         while True:
@@ -334,18 +353,18 @@ class UsageLoader:
             try:
                 await self.clickhouse.insert_raw("usage_events", data, "JSONEachRow", settings)
             except Exception as exc:
-                attempts += 1
-                self._failing = True
                 self.stats.insert_errors += 1
                 metrics.CONSUMER_INSERT_ERRORS.inc()
-                if attempts == 1:
-                    # Maybe the data, not the server: rebuild every row through the model.
-                    with contextlib.suppress(Exception):
-                        data = normalised_body(batch)
+                if is_data_error(exc):
+                    self.stats.refused_inserts += 1
+                    log.warning("ClickHouse refused an insert of %d rows: %s", len(rows), refusal_reason(exc))
+                    return exc
+                attempts += 1
+                self._failing = True
                 if (self._giving_up or self._stop.is_set()) and attempts >= REVOKE_INSERT_ATTEMPTS:
                     raise
                 log.warning("ClickHouse insert of %d rows failed (%s); retry %d in %.1f s",
-                            rows, exc, attempts, delay)
+                            len(rows), exc, attempts, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_S)
                 continue
@@ -354,11 +373,11 @@ class UsageLoader:
             self.stats.last_insert_ms = elapsed * 1000
             self.stats.insert_seconds += elapsed
             self.stats.inserts += 1
-            self.stats.max_insert_rows = max(self.stats.max_insert_rows, rows)
-            metrics.CONSUMER_ROWS.inc(rows)
+            self.stats.max_insert_rows = max(self.stats.max_insert_rows, len(rows))
+            metrics.CONSUMER_ROWS.inc(len(rows))
             metrics.CONSUMER_BATCH_SECONDS.observe(elapsed)
-            metrics.CONSUMER_BATCH_ROWS.observe(rows)
-            return
+            metrics.CONSUMER_BATCH_ROWS.observe(len(rows))
+            return None
 
     def _pause_if(self, pause: bool) -> None:
         """Pause every partition while ClickHouse refuses inserts (or a full batch has waited for the
@@ -383,17 +402,16 @@ class UsageLoader:
 
     # ---- the dead-letter topic ----------------------------------------------------------------
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        source = f"{record.topic}:{record.partition}:{record.offset}"
+        await self._send_dead_letter(record.value or b"", record.key, source, reason)
+
+    async def _send_dead_letter(self, value: bytes, key: bytes | None, source: str, reason: str) -> None:
         assert self._dlq is not None
-        headers = [
-            ("reason", reason.encode()[:1000]),
-            ("source", f"{record.topic}:{record.partition}:{record.offset}".encode()),
-        ]
-        await self._dlq.send_and_wait(
-            self.dlq_topic, value=record.value or b"", key=record.key, headers=headers
-        )
+        headers = [("reason", reason.encode()[:1000]), ("source", source.encode())]
+        await self._dlq.send_and_wait(self.dlq_topic, value=value, key=key, headers=headers)
         self.stats.dead_letters += 1
         metrics.CONSUMER_DLQ.inc()
-        log.warning("dead-lettered %s:%d:%d: %s", record.topic, record.partition, record.offset, reason)
+        log.warning("dead-lettered %s: %s", source, reason)
 
     # ---- the duplicate window -----------------------------------------------------------------
     def forget_recent_ids(self, partition: int) -> None:
@@ -461,6 +479,15 @@ class UsageLoader:
         self._failing = self._restart_needed = False
         self._paused = False
         metrics.CONSUMER_PAUSED.set(0)
+
+
+def _user_key(value: bytes) -> bytes | None:
+    """The Kafka key the gateway gives an event (its user_id), for a row dead-lettered at insert."""
+    try:
+        user_id = orjson.loads(value).get("user_id")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return user_id.encode() if isinstance(user_id, str) else None
 
 
 def _as_uuid(value: object) -> uuid.UUID:

@@ -2,8 +2,8 @@
 
 The fast path appends the Kafka coordinates to the message's own JSON (which already validated as a
 ``UsageEvent`` and whose keys are the table's column names), so the loader never re-serialises an
-event. ``normalised_row`` re-serialises through the model instead; the loader falls back to it when
-ClickHouse refuses a batch built the fast way (e.g. JSON from a foreign producer with odd formatting).
+event. ``normalised_row`` re-serialises through the model instead; the loader falls back to it for a
+row ClickHouse refuses in the fast form (e.g. JSON from a foreign producer with odd formatting).
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ def split_row(row: bytes) -> tuple[bytes, int, int]:
     if match is None:
         raise ValueError("not a row made by fast_row")
     return row[: match.start()] + b"}", int(match[1]), int(match[2])
+
+
+def row_offset(row: bytes) -> int:
+    """The Kafka offset of a row made by ``fast_row``."""
+    return split_row(row)[2]
 
 
 def normalised_row(event: UsageEvent, partition: int, offset: int) -> bytes:

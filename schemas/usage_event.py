@@ -4,7 +4,8 @@ Events travel gateway -> Kafka -> consumer -> ClickHouse. ``event_id`` is a time
 the final deduplication key: a re-sent event never becomes a second row.
 
 Every bound below matches the ClickHouse column type, so an event that validates here can always be
-inserted; one that does not goes to the dead-letter topic instead of blocking its partition.
+inserted and is stored as validated; one that does not goes to the dead-letter topic instead of
+blocking its partition. ``schemas.fast_check`` repeats these bounds for the loader's hot path.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
 SCHEMA_VERSION = 1
 
@@ -29,6 +30,13 @@ Millis = Annotated[float, Field(ge=0, le=1e9)]
 ShortText = Annotated[str, Field(max_length=256)]
 # Decimal(18, 9) in ClickHouse: up to 999,999,999.999999999 USD, nano-dollar precision. On the wire a
 # fixed-point string ("0.000000008", never "8E-9"): exact, and readable by any JSON consumer.
+# Times must carry a zone (a naive time would be read as UTC by ClickHouse, whatever the producer meant)
+# and lie where every column derived from them can hold them: the rollup's ``hour`` and the TTL are
+# ``DateTime`` (seconds since 1970 in a UInt32), which saturates silently outside this range, although
+# ``DateTime64(3)`` itself would store more. Sub-millisecond digits are truncated by DateTime64(3).
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+END_OF_TIME = datetime(2106, 2, 7, 6, 28, 16, tzinfo=UTC)  # exclusive: 2**32 seconds after 1970
+EventTime = Annotated[AwareDatetime, Field(ge=EARLIEST_TIME, lt=END_OF_TIME)]
 Usd = Annotated[
     Decimal,
     Field(ge=0, max_digits=18, decimal_places=9, allow_inf_nan=False),
@@ -76,9 +84,9 @@ class UsageEvent(BaseModel):
     user_id: uuid.UUID
     gateway_key_id: uuid.UUID | None = None
 
-    received_at: datetime
-    first_token_at: datetime | None = None
-    finished_at: datetime
+    received_at: EventTime
+    first_token_at: EventTime | None = None
+    finished_at: EventTime
 
     requested_model: ShortText = ""
     routed_model: ShortText = ""

@@ -13,10 +13,10 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from consumers.batch import normalised_body, prepare_batch
+from consumers.batch import prepare_batch
 from consumers.flush_policy import FlushPolicy
 from consumers.recent_ids import RecentIds
-from consumers.rows import INSERT_SETTINGS, fast_row, normalised_row, split_row
+from consumers.rows import INSERT_SETTINGS, fast_row, normalised_row, row_offset, split_row
 from schemas import Attempt, UsageEvent
 from schemas.fast_check import CHECKED_FIELDS, _Attempt, fast_event_id
 from tests.pipeline.conftest import chdb, insert_action, make_event
@@ -49,6 +49,19 @@ MUTATIONS: list[tuple[str, Any]] = [
     ("attempts", [{"model": "m", "provider": "p", "outcome": "ok", "latency_ms": -1, "http_status": 200}]),
     ("attempts", [{"model": "m", "provider": "p", "outcome": "ok", "latency_ms": 1, "http_status": 7}] * 33),
     ("attempts", None), ("prompt", "hello"),
+    # Times: a zone is required, and the instant must fit the DateTime columns derived from it.
+    ("received_at", "2500-01-01T00:00:00Z"), ("received_at", "2106-02-07T06:28:16Z"),
+    ("received_at", "2106-02-07T06:28:15.999Z"), ("received_at", "2106-02-07T06:28:15.999999Z"),
+    ("received_at", "1970-01-01T00:00:00Z"), ("received_at", "1969-12-31T23:59:59.999Z"),
+    ("received_at", "1970-01-01T00:59:59+01:00"), ("received_at", "2106-02-07T01:00:00-06:00"),
+    ("received_at", "2026-01-15T12:00:00"), ("received_at", "2026-01-15"),
+    ("received_at", "2026-01-15T12:00:00+05:30"), ("received_at", "2026-01-15T12:00:00.123456789Z"),
+    ("first_token_at", "2299-12-31T23:59:59Z"), ("first_token_at", "2026-01-15T12:00:00"),
+    ("finished_at", "1900-01-01T00:00:00Z"), ("finished_at", "0001-01-01T00:00:00Z"),
+    # Other forms that must be stored as the model holds them.
+    ("cost_usd", "0.1000000000"), ("cost_usd", "-0"), ("cost_usd", "1e-9"), ("latency_ms", -0.0),
+    ("latency_ms", 1e3), ("user_agent", "a\u0000b"), ("request_id", "\u2028\U0001f600"),
+    ("event_id", "urn:uuid:01a23cbd-5a2d-75eb-b356-5161fab3197c"), ("input_tokens", 1e3),
 ]
 
 
@@ -173,11 +186,11 @@ def test_a_batch_dead_letters_bad_messages_normalises_foreign_ones_and_drops_dup
     assert len(recent) == 1, "the caller adds the batch's ids to the window, not prepare_batch"
 
 
-def test_normalised_body_rebuilds_every_row_through_the_model() -> None:
+def test_rows_carry_their_kafka_coordinates() -> None:
     events = [make_event(uuid.uuid4(), i) for i in range(3)]
     batch = prepare_batch(TP, [_record(e.to_bytes(), 7 + i) for i, e in enumerate(events)], RecentIds(10))
-    assert normalised_body(batch) == b"".join(normalised_row(e, 4, 7 + i) for i, e in enumerate(events))
     assert [split_row(row)[1:] for row in batch.rows] == [(4, 7), (4, 8), (4, 9)]
+    assert [row_offset(row) for row in batch.rows] == [7, 8, 9]
     with pytest.raises(ValueError):
         split_row(b'{"a":1}\n')
 
