@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -24,6 +25,7 @@ from gateway import metrics
 from gateway.cache import CachedAnswer, ResponseCache, StreamCollector, cache_key, cache_policy
 from gateway.chat.validation import validate_chat_request
 from gateway.errors import ApiError, error_body
+from gateway.events.usage_record import attempt_record, new_event_id, usage_event_bytes
 from gateway.http import json_response, read_json
 from gateway.keys.gateway_auth import GatewayPrincipal, authenticate_gateway_key
 from gateway.keys.provider_keys import user_provider_keys
@@ -34,11 +36,11 @@ from gateway.routing.classifier import Classification, classify
 from gateway.routing.pricing import cost_usd
 from gateway.routing.router import RoutingError, route
 from gateway.state import AppState, get_state
-from schemas import Attempt, UsageEvent
+from schemas import SCHEMA_VERSION
 
 log = logging.getLogger("switchyard.chat")
 
-
+_NO_USAGE = Usage()
 
 @dataclass
 class RequestContext:
@@ -52,7 +54,7 @@ class RequestContext:
     classification: Classification | None = None
     model: Model | None = None
     stream: bool = False
-    attempts: list[Attempt] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # ``attempt_record`` dicts
     client_ip: str = ""
     user_agent: str = ""
     response_headers: dict[str, str] = field(default_factory=dict)  # X-RateLimit-*
@@ -102,6 +104,63 @@ def _cost(model: Model, usage: Usage) -> Decimal:
     )
 
 
+def usage_event_fields(
+    ctx: RequestContext,
+    *,
+    usage: Usage | None,
+    status: str,
+    http_status: int,
+    cost: Decimal,
+    error_code: str = "",
+    first_token_at: float | None = None,
+    cache_hit: bool = False,
+) -> dict[str, Any]:
+    """Every field of the request's ``UsageEvent``, in its order (see ``gateway.events.usage_record``)."""
+    usage = usage or _NO_USAGE
+    model = ctx.model
+    ttft_ms = (first_token_at - ctx.started) * 1000 if first_token_at is not None else None
+    principal = ctx.principal
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": new_event_id(),
+        "request_id": ctx.request_id,
+        "user_id": principal.user_id,
+        "gateway_key_id": principal.key_id,
+        "received_at": ctx.received_at,
+        "first_token_at": (
+            datetime.fromtimestamp(ctx.received_at.timestamp() + ttft_ms / 1000, UTC)
+            if ttft_ms is not None
+            else None
+        ),
+        "finished_at": datetime.now(UTC),
+        "requested_model": ctx.requested_model,
+        "routed_model": model.id if model else "",
+        "provider": model.provider if model else "",
+        "complexity": ctx.classification.complexity if ctx.classification else "",
+        "stream": ctx.stream,
+        "status": status,
+        "error_code": error_code,
+        "http_status": http_status,
+        "input_tokens": usage.prompt_tokens,
+        "cached_input_tokens": usage.cached_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "output_tokens": usage.completion_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "cost_usd": cost,
+        "latency_ms": round(ctx.elapsed_ms(), 3),
+        "ttft_ms": round(ttft_ms, 3) if ttft_ms is not None else None,
+        "cache_hit": cache_hit,
+        "attempts": ctx.attempts,
+        "client_ip_hash": _ip_hash(ctx.client_ip),
+        "user_agent": ctx.user_agent[:256],
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def _partition_key(user_id: UUID) -> bytes:
+    return str(user_id).encode()
+
+
 def _emit(
     state: AppState,
     ctx: RequestContext,
@@ -116,46 +175,13 @@ def _emit(
     """Record the request's one usage event; returns the cost billed (zero for a cache hit)."""
     if ctx.principal is None:
         return Decimal(0)
-    usage = usage or Usage()
-    cost = _cost(ctx.model, usage) if ctx.model is not None and not cache_hit else Decimal(0)
-    finished = datetime.now(UTC)
-    ttft_ms = (first_token_at - ctx.started) * 1000 if first_token_at is not None else None
-    event = UsageEvent(
-        request_id=ctx.request_id,
-        user_id=ctx.principal.user_id,
-        gateway_key_id=ctx.principal.key_id,
-        received_at=ctx.received_at,
-        first_token_at=(
-            datetime.fromtimestamp(ctx.received_at.timestamp() + ttft_ms / 1000, UTC)
-            if ttft_ms is not None
-            else None
-        ),
-        finished_at=finished,
-        requested_model=ctx.requested_model,
-        routed_model=ctx.model.id if ctx.model else "",
-        provider=ctx.model.provider if ctx.model else "",
-        complexity=ctx.classification.complexity if ctx.classification else "",
-        stream=ctx.stream,
-        status=status,
-        error_code=error_code,
-        http_status=http_status,
-        input_tokens=usage.prompt_tokens,
-        cached_input_tokens=usage.cached_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        output_tokens=usage.completion_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        cost_usd=cost,
-        latency_ms=round(ctx.elapsed_ms(), 3),
-        ttft_ms=round(ttft_ms, 3) if ttft_ms is not None else None,
-        attempts=ctx.attempts,
-        cache_hit=cache_hit,
-        client_ip_hash=_ip_hash(ctx.client_ip),
-        user_agent=ctx.user_agent[:256],
-    )
-    state.producer.emit(event)
-    metrics.labelled(metrics.REQUESTS, status, event.routed_model, event.provider).inc()
+    cost = _cost(ctx.model, usage or _NO_USAGE) if ctx.model is not None and not cache_hit else Decimal(0)
+    fields = usage_event_fields(ctx, usage=usage, status=status, http_status=http_status, cost=cost,
+                                error_code=error_code, first_token_at=first_token_at, cache_hit=cache_hit)
+    state.producer.emit_record(_partition_key(ctx.principal.user_id), usage_event_bytes(fields))
+    metrics.labelled(metrics.REQUESTS, status, fields["routed_model"], fields["provider"]).inc()
     stream_label = "true" if ctx.stream else "false"
-    metrics.labelled(metrics.REQUEST_SECONDS, stream_label).observe(event.latency_ms / 1000)
+    metrics.labelled(metrics.REQUEST_SECONDS, stream_label).observe(fields["latency_ms"] / 1000)
     return cost
 
 
@@ -268,8 +294,8 @@ async def _with_fallbacks(state, ctx, body, candidates, user_keys, open_fn) -> A
             result = await _attempt(open_fn, adapter, _call(state, ctx, body, model, user_keys), timeout)
         except UpstreamError as exc:
             latency = (time.perf_counter() - started) * 1000
-            ctx.attempts.append(Attempt(model=model.id, provider=model.provider, outcome=exc.code,
-                                        latency_ms=round(latency, 3), http_status=exc.status))
+            ctx.attempts.append(attempt_record(model.id, model.provider, exc.code, round(latency, 3),
+                                               exc.status))
             metrics.UPSTREAM_SECONDS.labels(model.provider, model.id, exc.code).observe(latency / 1000)
             if not exc.retryable:
                 raise
@@ -281,8 +307,7 @@ async def _with_fallbacks(state, ctx, body, candidates, user_keys, open_fn) -> A
             continue
         latency = (time.perf_counter() - started) * 1000
         metrics.labelled(metrics.UPSTREAM_SECONDS, model.provider, model.id, "ok").observe(latency / 1000)
-        ctx.attempts.append(Attempt(model=model.id, provider=model.provider, outcome="ok",
-                                    latency_ms=round(latency, 3), http_status=200))
+        ctx.attempts.append(attempt_record(model.id, model.provider, "ok", round(latency, 3), 200))
         breaker.record_success(model.provider)
         return result
     if last_error is None:

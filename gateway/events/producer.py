@@ -75,15 +75,23 @@ class UsageProducer:
     def emit(self, event: UsageEvent) -> None:
         """Queue one event for delivery. Never blocks on the network, never raises."""
         try:
-            record = (str(event.user_id).encode(), event.to_bytes())
+            value = event.to_bytes()
         except Exception:  # pragma: no cover - a validated model always serialises
             log.exception("usage event %s could not be serialised", event.event_id)
             self.dropped += 1
             return
+        self.emit_record(str(event.user_id).encode(), value)
+
+    def emit_record(self, key: bytes, value: bytes) -> None:
+        """Queue one rendered event (key: the user id, value: ``UsageEvent.to_bytes()``'s bytes).
+
+        The request path's entry (``gateway.events.usage_record`` renders the bytes). Never blocks on
+        the network, never raises.
+        """
         if len(self.buffer) >= self.buffer_size:
             # Kafka has not kept up for a long while: move the whole backlog to disk, in order.
             self._spool_buffer()
-        self.buffer.append(record)
+        self.buffer.append((key, value))
         self.emitted += 1
         if not self._wakeup.is_set():
             self._wakeup.set()
