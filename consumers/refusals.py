@@ -38,7 +38,7 @@ DATA_ERROR_CODES = frozenset({
 })
 
 _CODE = re.compile(r"Code: (\d+)\. DB::Exception")
-_AT_ROW = re.compile(r"\(at row (\d+)\)")
+_AT_ROW = re.compile(r"\bat row (\d+)")  # "(at row 7)", "is violated at row 7"
 
 
 def error_code(exc: BaseException) -> int | None:
@@ -52,7 +52,7 @@ def is_data_error(exc: BaseException) -> bool:
 
 
 def refused_row(exc: BaseException) -> int | None:
-    """The 1-based row ClickHouse names in a parse error ("at row N"). Only a hint: with parallel
+    """The 1-based row ClickHouse names in a parse error or a constraint violation. Only a hint: with parallel
     parsing it may count from the start of a chunk, so the loader checks it by inserting."""
     match = _AT_ROW.search(str(exc))
     return int(match[1]) if match else None
