@@ -355,7 +355,8 @@ class UsageLoader:
             except Exception as exc:
                 self.stats.insert_errors += 1
                 metrics.CONSUMER_INSERT_ERRORS.inc()
-                if is_data_error(exc):
+                if is_data_error(exc):  # ClickHouse is up (it answered): no reason to stay paused
+                    self._failing = False
                     self.stats.refused_inserts += 1
                     log.warning("ClickHouse refused an insert of %d rows: %s", len(rows), refusal_reason(exc))
                     return exc
