@@ -6,6 +6,7 @@ The chat handler builds its event as a dict (``usage_event_fields``) and renders
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import uuid
@@ -22,6 +23,7 @@ from gateway.events.usage_record import (
     ATTEMPT_FIELDS,
     EVENT_FIELDS,
     attempt_record,
+    new_event_id,
     usage_event_bytes,
 )
 from gateway.keys.gateway_auth import GatewayPrincipal
@@ -166,3 +168,32 @@ def test_token_counts_out_of_bounds_are_rejected_as_before(tokens: int) -> None:
                                 cost=Decimal(0))
     with pytest.raises(pydantic.ValidationError):
         usage_event_bytes(fields)
+
+
+def test_event_ids_are_unique_time_ordered_uuid7() -> None:
+    ids = [new_event_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    parsed = [uuid.UUID(text) for text in ids]
+    assert all(str(u) == text for u, text in zip(parsed, ids, strict=True))  # canonical text
+    assert {u.version for u in parsed} == {7} and {u.variant for u in parsed} == {uuid.RFC_4122}
+    millis = [u.int >> 80 for u in parsed]
+    assert millis == sorted(millis)
+    assert abs(millis[-1] - time.time() * 1000) < 5_000
+
+
+def test_a_forked_child_never_repeats_the_parents_event_ids() -> None:
+    new_event_id()  # the parent holds a partly used pool of random bytes
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read_end)
+        os.write(write_end, "\n".join(new_event_id() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write_end)
+    parent = {new_event_id() for _ in range(50)}
+    with os.fdopen(read_end, "rb") as pipe:
+        child = set(pipe.read().decode().split("\n"))
+    os.waitpid(pid, 0)
+    assert len(child) == 50
+    random_parts = {text[-12:] for text in parent}
+    assert not random_parts & {text[-12:] for text in child}
