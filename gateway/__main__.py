@@ -7,8 +7,19 @@ import asyncio
 import logging
 import sys
 
-from gateway.logs import configure_logging
-from gateway.settings import Settings
+
+def _skip_httpx_command_line() -> None:
+    """Keep httpx's command-line client (``httpx._main``: click, rich, pygments, ≈ 5 MB) out of the
+    server: ``import httpx`` loads it only to offer ``httpx.main``, which a server never calls. A
+    ``None`` entry in ``sys.modules`` makes that import fail, and httpx then defines a stub instead."""
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+
+_skip_httpx_command_line()  # before anything imports httpx; also runs in spawned workers
+
+from gateway.logs import configure_logging  # noqa: E402
+from gateway.settings import Settings  # noqa: E402
 
 
 def _lean_log_records() -> None:
