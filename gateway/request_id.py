@@ -14,8 +14,10 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import metrics
+from gateway.logs import JsonLineWriter
 
 log = logging.getLogger("switchyard.access")
+_access_lines = JsonLineWriter(log)
 
 HEADER = b"x-request-id"
 
@@ -36,12 +38,11 @@ def record_response_start(route: str, method: str, status: int, started: float) 
 
 
 def log_access(method: str, route: str, status: int, started: float, request_id: str) -> None:
-    """The one access-log line of a finished response."""
+    """The one access-log line of a finished response (an INFO line of ``switchyard.access``)."""
     if log.isEnabledFor(logging.INFO):
-        log.info(
-            "%s %s %d %.1fms", method, route, status, (time.perf_counter() - started) * 1000,
-            extra={"request_id": request_id},
-        )  # fmt: skip
+        _access_lines.write(
+            f"{method} {route} {status} {(time.perf_counter() - started) * 1000:.1f}ms", request_id
+        )
 
 
 class RequestIdMiddleware:

@@ -12,7 +12,13 @@ import sys
 import textwrap
 from datetime import UTC, datetime
 
-from gateway.logs import MAX_PENDING_LINES, JsonFormatter, LoopBatchingHandler
+from gateway.logs import (
+    MAX_PENDING_LINES,
+    JsonFormatter,
+    JsonLineWriter,
+    LoopBatchingHandler,
+    sole_batching_handler,
+)
 
 
 class CountingStream(io.StringIO):
@@ -129,3 +135,45 @@ def test_no_line_lost_at_exit() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     messages = [json.loads(line)["msg"] for line in done.stderr.splitlines()]
     assert messages == [f"GET /health 200 {i}" for i in range(300)]
+
+
+def test_line_writer_gives_the_logging_line() -> None:
+    """``JsonLineWriter`` writes what ``logger.info(message, extra={"request_id": ...})`` writes."""
+    stream = CountingStream()
+    logger, handler = _logger(stream)
+    writer = JsonLineWriter(logger)
+    assert sole_batching_handler(logger, logging.INFO) is handler
+    logger.info("%s", "POST /v1/chat/completions 200 1.5ms", extra={"request_id": "chatcmpl-1"})
+    writer.write("POST /v1/chat/completions 200 1.5ms", "chatcmpl-1")
+    writer.write("GET /health 200 0.1ms", "")
+    by_logging, direct, no_id = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert by_logging.pop("ts")[:16] == direct.pop("ts")[:16]
+    assert by_logging == direct == {"level": "info", "logger": logger.name,
+                                    "msg": "POST /v1/chat/completions 200 1.5ms", "request_id": "chatcmpl-1"}
+    assert "request_id" not in no_id
+    logger.setLevel(logging.WARNING)
+    writer.write("not written", "x")
+    assert "not written" not in stream.getvalue()
+
+
+def test_line_writer_goes_through_logging_when_anything_else_listens() -> None:
+    stream = CountingStream()
+    logger, _ = _logger(stream)
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    logger.addHandler(Keep())
+    assert sole_batching_handler(logger, logging.INFO) is None
+    JsonLineWriter(logger).write("GET /health 200 0.1ms", "req_1")
+    assert [(r.getMessage(), r.request_id) for r in seen] == [("GET /health 200 0.1ms", "req_1")]
+    assert json.loads(stream.getvalue())["request_id"] == "req_1"
+
+    filtered_stream = CountingStream()
+    filtered, _ = _logger(filtered_stream)
+    filtered.addFilter(lambda record: "secret" not in record.getMessage())
+    JsonLineWriter(filtered).write("a secret", "")
+    JsonLineWriter(filtered).write("public", "")
+    assert [json.loads(line)["msg"] for line in filtered_stream.getvalue().splitlines()] == ["public"]
