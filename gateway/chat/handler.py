@@ -23,6 +23,7 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway import metrics
 from gateway.cache import CachedAnswer, ResponseCache, StreamCollector, cache_key, cache_policy
+from gateway.chat.breaker import OPERATOR
 from gateway.chat.validation import validate_chat_request
 from gateway.errors import ApiError, error_body
 from gateway.events.usage_record import attempt_record, new_event_id, usage_event_bytes
@@ -252,10 +253,18 @@ def _call(state: AppState, ctx: RequestContext, body: dict, model: Model, user_k
     )
 
 
-def _usable(state: AppState, candidates: list[Model]) -> list[Model]:
-    """Candidates whose provider circuit allows a request; never empty (the last resort is tried)."""
+def _circuit_owner(ctx: RequestContext, provider: str, user_keys: dict[str, str]) -> str:
+    """Whose key a call to ``provider`` uses: the user's own (their circuit) or the operator's (shared)."""
+    return str(ctx.principal.user_id) if provider in user_keys else OPERATOR
+
+
+def _usable(
+    state: AppState, ctx: RequestContext, candidates: list[Model], user_keys: dict[str, str]
+) -> list[Model]:
+    """Candidates whose circuit allows a request; never empty (the last resort is tried)."""
     breaker = state.extras["breaker"]
-    allowed = [m for m in candidates if breaker.allows(m.provider)]
+    allowed = [m for m in candidates
+               if breaker.allows(m.provider, _circuit_owner(ctx, m.provider, user_keys))]
     return allowed or candidates[:1]
 
 
@@ -280,7 +289,7 @@ async def _with_fallbacks(state, ctx, body, candidates, user_keys, open_fn) -> A
     breaker = state.extras["breaker"]
     deadline = ctx.started + settings.request_deadline_s
     last_error: UpstreamError | None = None
-    usable = _usable(state, candidates)
+    usable = _usable(state, ctx, candidates, user_keys)
     for position, model in enumerate(usable):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -289,6 +298,8 @@ async def _with_fallbacks(state, ctx, body, candidates, user_keys, open_fn) -> A
         timeout = remaining if is_last else min(remaining, settings.upstream_attempt_timeout_s)
         ctx.model = model
         adapter = state.adapters[model.provider]
+        owner = _circuit_owner(ctx, model.provider, user_keys)
+        breaker.begin(model.provider, owner)
         started = time.perf_counter()
         try:
             result = await _attempt(open_fn, adapter, _call(state, ctx, body, model, user_keys), timeout)
@@ -300,7 +311,7 @@ async def _with_fallbacks(state, ctx, body, candidates, user_keys, open_fn) -> A
             if not exc.retryable:
                 raise
             metrics.FALLBACKS.labels(from_provider=model.provider, reason=exc.code).inc()
-            breaker.record_failure(model.provider)
+            breaker.record_failure(model.provider, owner)
             last_error = exc
             log.warning("attempt on %s failed with %s; falling back", model.id, exc.code,
                         extra={"request_id": ctx.request_id})
@@ -308,7 +319,7 @@ async def _with_fallbacks(state, ctx, body, candidates, user_keys, open_fn) -> A
         latency = (time.perf_counter() - started) * 1000
         metrics.labelled(metrics.UPSTREAM_SECONDS, model.provider, model.id, "ok").observe(latency / 1000)
         ctx.attempts.append(attempt_record(model.id, model.provider, "ok", round(latency, 3), 200))
-        breaker.record_success(model.provider)
+        breaker.record_success(model.provider, owner)
         return result
     if last_error is None:
         last_error = UpstreamError(504, "timeout", "No provider answered within the request deadline")
