@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 M = TypeVar("M", bound=BaseModel)
@@ -16,6 +17,12 @@ MAX_JSON_BODY_BYTES = 10 * 1024 * 1024
 # orjson itself parses up to 1024 levels but serialises only up to 255, so a deeper body could be read
 # and then fail when forwarded; no real request needs more than a few dozen levels.
 MAX_JSON_DEPTH = 64
+# A client that sends its headers and then trickles (or withholds) the body holds a connection and a
+# request slot; past this it gets a 408 and the connection is closed.
+BODY_READ_TIMEOUT_S = 30.0
+# Sent with answers given before the whole body was read: the unread rest must not be parsed as the
+# next request on a kept-alive connection.
+_CLOSE = {"connection": "close"}
 
 
 def json_depth_exceeds(value: Any, limit: int) -> bool:
@@ -51,6 +58,12 @@ def json_response(content: Any, status: int = 200, headers: dict[str, str] | Non
     )
 
 
+def _too_large(max_bytes: int) -> Exception:
+    from gateway.errors import ApiError
+
+    return ApiError(413, "payload_too_large", f"Request body exceeds {max_bytes} bytes", headers=_CLOSE)
+
+
 async def read_json(
     request: Request, max_bytes: int = MAX_JSON_BODY_BYTES, max_depth: int = MAX_JSON_DEPTH
 ) -> Any:
@@ -62,12 +75,20 @@ async def read_json(
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(413, "payload_too_large", f"Request body exceeds {max_bytes} bytes")
+        raise _too_large(max_bytes)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise ApiError(413, "payload_too_large", f"Request body exceeds {max_bytes} bytes")
+    try:
+        async with asyncio.timeout(BODY_READ_TIMEOUT_S):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise _too_large(max_bytes)
+    except TimeoutError:
+        message = f"Request body not received within {BODY_READ_TIMEOUT_S:.0f} s"
+        raise ApiError(408, "request_timeout", message, headers=_CLOSE) from None
+    except ClientDisconnect:
+        message = "Client closed the connection before sending the body"
+        raise ApiError(499, "client_disconnected", message) from None
     if not body:
         raise ApiError(400, "invalid_json", "Request body is empty; expected a JSON object")
     try:
@@ -75,6 +96,8 @@ async def read_json(
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc) or "recursion" in str(exc).lower():
             raise ApiError(400, "json_too_deep", f"JSON nesting exceeds {max_depth} levels") from None
+        if "UTF-8" in str(exc):
+            raise ApiError(400, "invalid_json", "Request body is not valid UTF-8") from None
         raise ApiError(400, "invalid_json", f"Request body is not valid JSON: {exc}") from None
     # Counting brackets first keeps the walk off ordinary bodies entirely.
     if body.count(b"[") + body.count(b"{") > max_depth and json_depth_exceeds(data, max_depth):
