@@ -77,10 +77,15 @@ async def cost_breakdown(
 async def model_distribution(
     ch: ClickHouse, user_id: UUID, span: timedelta, now: datetime
 ) -> dict[str, Any]:
-    """Requests and cost per (routed model, provider) in ``[now - span, now)``, most requests first."""
+    """Requests and cost per (routed model, provider) in ``[now - span, now)``, most requests first.
+
+    Requests refused before a model was chosen (invalid request, unknown model or no route, the
+    gateway's own rate limit) carry an empty model and are left out, so the shares are of routed
+    requests; the overview still counts them.
+    """
     plan = window_plan(truncate_ms(now), span)
     groups = sorted(
-        (g for g in await grouped_totals(ch, user_id, plan) if g.totals.requests),
+        (g for g in await grouped_totals(ch, user_id, plan) if g.totals.requests and g.model),
         key=lambda g: (-g.totals.requests, g.model, g.provider),
     )
     percentages = shares([g.totals.requests for g in groups])

@@ -47,6 +47,17 @@ def event(user_id: str | uuid.UUID, at: datetime, i: int, **fields: Any) -> Usag
     return UsageEvent(**values)
 
 
+def unrouted_event(user_id: str | uuid.UUID, at: datetime, i: int) -> UsageEvent:
+    """A request refused before any model was chosen: no model, provider, tokens or cost."""
+    limited = i % 2 == 0
+    return event(
+        user_id, at, i, routed_model="", provider="", complexity="",
+        status="rate_limited" if limited else "error",
+        error_code="rate_limited" if limited else "invalid_request",
+        http_status=429 if limited else 400, input_tokens=0, output_tokens=0, cost_usd=Decimal(0),
+    )
+
+
 def insert(gateway: RunningGateway, events: list[UsageEvent]) -> None:
     """Write ``events`` as the loader does (one JSONEachRow insert; the rollup view sees it too)."""
     data = b"".join(normalised_row(e, 0, i) for i, e in enumerate(events))
@@ -122,10 +133,11 @@ def expected_breakdown(events: list[UsageEvent], body: dict[str, Any]) -> list[d
 
 
 def expected_distribution(events: list[UsageEvent], body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per routed model: requests refused before routing (empty ``routed_model``) are not in it."""
     start, end = parse_ts(body["period"]["from"]), parse_ts(body["period"]["to"])
     groups: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
     for e in events:
-        if start <= e.received_at < end:
+        if start <= e.received_at < end and e.routed_model:
             groups[(e.routed_model, e.provider)][0] += 1
             groups[(e.routed_model, e.provider)][1] += e.cost_usd
     ordered = sorted(groups.items(), key=lambda kv: (-kv[1][0], kv[0][0], kv[0][1]))

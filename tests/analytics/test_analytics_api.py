@@ -23,6 +23,7 @@ from tests.analytics.conftest import (
     expected_distribution,
     expected_overview,
     insert,
+    unrouted_event,
 )
 from tests.conftest import Account, RunningGateway, new_account
 
@@ -51,7 +52,10 @@ def boundary_events(user_id: str, now: datetime) -> list[UsageEvent]:
         for local_midnight in (day, day + timedelta(hours=5), day - timedelta(hours=5, minutes=30)):
             moments += [local_midnight - minute, local_midnight + minute]
     moments = [m for m in moments if m < now - timedelta(seconds=30)]
-    return [make_event(user_id, m, i) for i, m in enumerate(moments)]
+    routed = [make_event(user_id, m, i) for i, m in enumerate(moments)]
+    # Every fourth moment also has a request refused before routing, 7 s earlier (no timestamp ties).
+    unrouted = [unrouted_event(user_id, m - timedelta(seconds=7), i) for i, m in enumerate(moments[::4])]
+    return routed + unrouted
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +134,25 @@ def test_model_distribution_equals_the_brute_force_groups(
     assert sum(row["percentage"] for row in body["data"]) == Decimal(100)
     for row in body["data"]:
         assert abs(float(row["percentage"]) - 100 * row["requests"] / total) < 0.01
+    assert all(row["model"] and row["provider"] for row in body["data"])
+
+
+@pytest.mark.parametrize("timeframe", ["24h", "7d", "30d"])
+def test_unrouted_requests_count_in_the_overview_but_not_in_the_distribution(
+    api: httpx.Client, seeded: Seeded, timeframe: str
+) -> None:
+    account, events = seeded
+    query, auth = {"timeframe": timeframe}, account.auth
+    overview = exact(api.get("/api/analytics/overview", params=query, headers=auth))
+    distribution = exact(api.get("/api/analytics/model-distribution", params=query, headers=auth))
+    start = datetime.fromisoformat(overview["period"]["from"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(overview["period"]["to"].replace("Z", "+00:00"))
+    inside = [e for e in events if start <= e.received_at < end]
+    unrouted = sum(not e.routed_model for e in inside)
+    assert unrouted > 0
+    assert overview["total_requests"] == len(inside)
+    assert distribution["total_requests"] == len(inside) - unrouted
+    assert overview["error_count"] == sum(e.status != "ok" for e in inside)
 
 
 def test_requests_pages_are_newest_first_and_cover_every_row_once(
