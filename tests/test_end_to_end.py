@@ -72,3 +72,21 @@ def test_the_usage_row_matches_the_response(gateway: RunningGateway, api: httpx.
     assert row["input_tokens"] == reply.usage.prompt_tokens
     assert row["output_tokens"] == reply.usage.completion_tokens
     assert float(row["cost"]) == reply.model_extra["gateway_metadata"]["cost_usd"]
+
+
+def test_a_utf8_user_agent_is_stored_as_sent(gateway: RunningGateway, api: httpx.Client) -> None:
+    account = new_account(api)
+    agent = 'ünïcødé 🚀 "quoted", with commas'
+    reply = api.post(
+        "/v1/chat/completions",
+        json={"model": "auto", "messages": [{"role": "user", "content": "Name three colours."}]},
+        headers={"Authorization": f"Bearer {account.gateway_key}", "User-Agent": agent.encode()},
+    )
+    assert reply.status_code == 200, reply.text
+    request_id = reply.headers["x-request-id"]
+    assert gateway.wait_for_rows(
+        "SELECT count() AS n FROM usage_events WHERE request_id = {r:String}", {"r": request_id}, 1
+    ) == 1
+    row = gateway.clickhouse("SELECT user_agent FROM usage_events WHERE request_id = {r:String}",
+                             {"r": request_id})[0]
+    assert row["user_agent"] == agent

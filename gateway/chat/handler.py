@@ -24,6 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from gateway import metrics
 from gateway.cache import CachedAnswer, ResponseCache, StreamCollector, cache_key, cache_policy
 from gateway.chat.breaker import OPERATOR
+from gateway.chat.disconnect import unless_client_leaves
 from gateway.chat.validation import validate_chat_request
 from gateway.errors import ApiError, error_body
 from gateway.events.usage_record import attempt_record, new_event_id, usage_event_bytes
@@ -72,6 +73,11 @@ def _new_request_id() -> str:
 @functools.lru_cache(maxsize=4096)
 def _ip_hash(ip: str) -> str:
     return hashlib.sha256(b"switchyard-ip:" + ip.encode()).hexdigest()[:16] if ip else ""
+
+
+def _header_text(value: str) -> str:
+    """A header's text: clients send UTF-8, which the ASGI server hands over decoded as latin-1."""
+    return value if value.isascii() else value.encode("latin-1").decode("utf-8", "replace")
 
 
 def _available_providers(state: AppState, user_keys: dict[str, str]) -> frozenset[str]:
@@ -193,7 +199,7 @@ async def chat_completions(request: Request) -> Response:
         received_at=datetime.now(UTC),
         started=time.monotonic(),
         client_ip=request.client.host if request.client else "",
-        user_agent=request.headers.get("user-agent", ""),
+        user_agent=_header_text(request.headers.get("user-agent", "")),
     )
     try:
         ctx.principal = await authenticate_gateway_key(state, request.headers.get("authorization"))
@@ -214,11 +220,10 @@ async def chat_completions(request: Request) -> Response:
         hit = await _cache_lookup(state, ctx, request, body, candidates[0])
         if hit is not None:
             return _serve_hit(state, ctx, body, hit)
-        if ctx.stream:
-            return await _stream(state, ctx, body, candidates, user_keys)
-        return await _complete(state, ctx, body, candidates, user_keys)
+        answer = _stream if ctx.stream else _complete
+        return await unless_client_leaves(request.receive, answer(state, ctx, body, candidates, user_keys))
     except ApiError as exc:
-        _emit(state, ctx, usage=None, status=_status_for(exc.status), http_status=exc.status,
+        _emit(state, ctx, usage=None, status=_status_for(exc.status, exc.code), http_status=exc.status,
               error_code=exc.code)
         headers = {**ctx.response_headers, **exc.headers, "x-request-id": ctx.request_id}
         return json_response(error_body(exc.status, exc.code, exc.message, exc.details),
@@ -233,6 +238,8 @@ async def chat_completions(request: Request) -> Response:
 
 
 def _status_for(http_status: int, code: str = "") -> str:
+    if code == "client_disconnected":
+        return "cancelled"
     if http_status == 429 and code in ("rate_limited", ""):
         return "rate_limited"
     if code == "timeout":
@@ -303,6 +310,10 @@ async def _with_fallbacks(state, ctx, body, candidates, user_keys, open_fn) -> A
         started = time.perf_counter()
         try:
             result = await _attempt(open_fn, adapter, _call(state, ctx, body, model, user_keys), timeout)
+        except asyncio.CancelledError:  # the client left: the attempt was abandoned, not failed
+            latency = (time.perf_counter() - started) * 1000
+            ctx.attempts.append(attempt_record(model.id, model.provider, "cancelled", round(latency, 3), 499))
+            raise
         except UpstreamError as exc:
             latency = (time.perf_counter() - started) * 1000
             ctx.attempts.append(attempt_record(model.id, model.provider, exc.code, round(latency, 3),

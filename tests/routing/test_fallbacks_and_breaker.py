@@ -150,3 +150,44 @@ def test_circuits_are_per_key_owner() -> None:
     assert breaker.allows("anthropic", now=1)  # the operator's key
     breaker.record_success("anthropic", "user-a")
     assert breaker.allows("anthropic", "user-a", now=2)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_leaving_before_the_answer_cancels_the_upstream_call(
+    gateway: RunningGateway, api: httpx.Client, anthropic_sim: httpx.Client, stream: bool
+) -> None:
+    account = new_account(api)
+    client = openai.OpenAI(base_url=f"{gateway.base_url}/v1", api_key=account.gateway_key,
+                           max_retries=0, timeout=1.0)
+    before = anthropic_sim.get("/_sim/stats").json()
+    started = time.monotonic()
+    with pytest.raises(openai.APITimeoutError):
+        client.chat.completions.create(
+            model=PINNED, stream=stream,
+            messages=[{"role": "user", "content": "Name a colour. [[sim:fault=timeout]]"}],
+        )
+
+    # Recorded as cancelled within seconds (not at the 300 s request deadline), with no fallback tried.
+    rows: list[dict] = []
+    deadline = time.monotonic() + 20
+    while not rows and time.monotonic() < deadline:
+        rows = gateway.clickhouse(
+            "SELECT status, http_status, error_code, attempts, stream FROM usage_events"
+            " WHERE user_id = {u:UUID}",
+            {"u": account.user_id},
+        )
+        time.sleep(0.2)
+    assert time.monotonic() - started < 15
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["status"], row["http_status"], row["error_code"]) == ("cancelled", 499, "client_disconnected")
+    assert row["stream"] is stream
+    assert [(a["model"], a["outcome"]) for a in row["attempts"]] == [(PINNED, "cancelled")]
+    # The upstream call was abandoned, not left running.
+    after = anthropic_sim.get("/_sim/stats").json()
+    assert after["requests"] == before["requests"] + 1
+    deadline = time.monotonic() + 5
+    while after["cancelled"] == before["cancelled"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        after = anthropic_sim.get("/_sim/stats").json()
+    assert after["cancelled"] == before["cancelled"] + 1
