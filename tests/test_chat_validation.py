@@ -157,6 +157,7 @@ BAD = [
     # model and scalars
     ("model 257 characters", _chat(model="m" * 257), "model"),
     ("model empty", _chat(model=""), "model"),
+    ("model blank", _chat(model="  "), "model"),
     ("model a list", _chat(model=["gpt-4o"]), "model"),
     ("user 257 characters", _chat(user="u" * 257), "user"),
     ("user a number", _chat(user=5), "user"),

@@ -267,8 +267,10 @@ def validate_chat_request(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise _fail("body", "must be a JSON object")
     model = body.get("model")
-    if model is not None and (not isinstance(model, str) or not 0 < len(model) <= MAX_MODEL_CHARS):
-        raise _fail("model", f"must be a string of 1 to {MAX_MODEL_CHARS} characters")
+    if model is not None and (
+        not isinstance(model, str) or not 0 < len(model) <= MAX_MODEL_CHARS or model.isspace()
+    ):
+        raise _fail("model", f"must be a model id or \"auto\", at most {MAX_MODEL_CHARS} characters")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise _fail("messages", "must be a non-empty list")
