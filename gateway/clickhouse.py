@@ -12,10 +12,10 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import clickhouse_connect
-from clickhouse_connect.driver.client import Client
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
 
 log = logging.getLogger("switchyard.clickhouse")
 
@@ -71,8 +71,14 @@ class ClickHouse:
         self._client: Client | None = None
 
     def _connect(self) -> Client:
-        """Connect with ``database`` as the default for unqualified table names (created if missing)."""
+        """Connect with ``database`` as the default for unqualified table names (created if missing).
+
+        clickhouse-connect (≈ 5 MB) is imported here, on the first call: a serving worker that does not
+        host the loader only opens ClickHouse when someone asks for analytics.
+        """
         if self._client is None:
+            import clickhouse_connect
+
             extra = {} if self.is_embedded else {"autogenerate_session_id": False}
             bootstrap = clickhouse_connect.get_client(dsn=self.url, **extra)
             bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
