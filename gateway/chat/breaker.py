@@ -65,6 +65,3 @@ class CircuitBreaker:
         now = time.monotonic() if now is None else now
         probe = circuit.probe_started_at
         return "half_open" if probe is not None and now - probe < self.cooldown_s else "open"
-
-    def open_circuits(self) -> int:
-        return sum(1 for c in self._circuits.values() if c.opened_at is not None)

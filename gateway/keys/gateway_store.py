@@ -91,13 +91,6 @@ async def find_active_key(pool: asyncpg.Pool, key_hash: bytes) -> KeyOwner | Non
     return KeyOwner(row["id"], row["user_id"], row["plan"]) if row else None
 
 
-async def revoked_since(pool: asyncpg.Pool, since: datetime) -> list[tuple[bytes, datetime]]:
-    rows = await pool.fetch(
-        "SELECT key_hash, revoked_at FROM gateway_keys WHERE revoked_at > $1", since
-    )
-    return [(r["key_hash"], r["revoked_at"]) for r in rows]
-
-
 async def record_last_used(pool: asyncpg.Pool, uses: dict[UUID, datetime]) -> None:
     """One statement for a batch of keys; never moves ``last_used_at`` backwards."""
     if not uses:
