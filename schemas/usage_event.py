@@ -44,14 +44,18 @@ Usd = Annotated[
 ]
 
 
-def uuid7() -> uuid.UUID:
-    """A UUIDv7 (RFC 9562): 48-bit unix milliseconds, then random bits; sorts by creation time."""
+def uuid7_value(random_bytes: bytes) -> int:
+    """The 128 bits of a UUIDv7 (RFC 9562) made now: 48-bit unix milliseconds, version 7, the RFC 4122
+    variant, and 74 bits of ``random_bytes`` (10 bytes); sorts by creation time."""
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = int.from_bytes(random_bytes, "big")
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | rand & ((1 << 80) - 1)
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return uuid.UUID(int=value)
+    return (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+
+
+def uuid7() -> uuid.UUID:
+    return uuid.UUID(int=uuid7_value(os.urandom(10)))
 
 
 def utcnow() -> datetime:

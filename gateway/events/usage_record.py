@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import orjson
 
-from schemas.usage_event import Attempt, UsageEvent
+from schemas.usage_event import Attempt, UsageEvent, uuid7_value
 
 EVENT_FIELDS: tuple[str, ...] = tuple(UsageEvent.model_fields)
 ATTEMPT_FIELDS: tuple[str, ...] = tuple(Attempt.model_fields)
@@ -70,13 +69,8 @@ _random_pool = _RandomPool()
 
 
 def new_event_id() -> str:
-    """A fresh time-ordered event id: a UUIDv7 (RFC 9562) as text, built as ``schemas.uuid7`` builds it
-    (48-bit unix milliseconds, version 7, RFC 4122 variant, 74 random bits), without the ``uuid.UUID``."""
-    rand = int.from_bytes(_random_pool.take(10), "big")
-    value = (time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | rand & ((1 << 80) - 1)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    text = f"{value:032x}"
+    """A fresh time-ordered event id: ``schemas.uuid7`` as text, without a system call or a ``uuid.UUID``."""
+    text = f"{uuid7_value(_random_pool.take(10)):032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
