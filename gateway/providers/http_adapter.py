@@ -174,54 +174,56 @@ class HttpAdapter(abc.ABC):
         headers.update(self.auth_headers(api_key or self.default_api_key))
         return headers
 
-    async def _post(self, call: UpstreamCall, *, stream: bool) -> tuple[httpx.Response, str]:
-        """Send the translated request; (response, the API key used). Transport failures → UpstreamError."""
+    def _prepare(
+        self, call: UpstreamCall, *, stream: bool
+    ) -> tuple[str, bytes, dict[str, str], str, bytes | None]:
+        """The translated request: (path, body, headers, the API key used, its pre-rendered HTTP/1.1 head
+        when the lean transport can send it as is)."""
         path, body = self.build_request(call, stream=stream)
         api_key = call.api_key or self.default_api_key
         content = orjson.dumps(body)
         headers = self._headers(api_key, stream=stream)
-        timeout = self._stream_timeout if stream else self._response_timeout
-        try:
-            head = self._plain.head("POST", path, headers, content) if self._plain is not None else None
-            if head is not None:
-                response = await self._lean.open(
-                    self._plain.origin, head, content, timeout.connect, timeout.read
-                )
-                if not stream:
-                    try:
-                        await response.aread()
-                    finally:
-                        await response.aclose()
-            else:
-                response = await self._send(
-                    "POST", self.base_url + path, content=content, headers=headers, timeout=timeout,
-                    stream=stream,
-                )
-        except httpx.HTTPError as exc:
-            raise error_from_exception(self.name, exc) from None
-        return response, api_key
+        head = self._plain.head("POST", path, headers, content) if self._plain is not None else None
+        return path, content, headers, api_key, head
 
     async def _post_whole(self, call: UpstreamCall) -> tuple[int, bytes, httpx.Headers | None, str]:
         """A non-streaming call: (status, body, headers if it failed, the API key used).
 
         Plain-HTTP upstreams are read with the lean transport's ``fetch`` (no httpx objects at all).
+        Transport failures become ``UpstreamError``.
         """
-        if self._plain is not None:
-            path, body = self.build_request(call, stream=False)
-            api_key = call.api_key or self.default_api_key
-            content = orjson.dumps(body)
-            head = self._plain.head("POST", path, self._headers(api_key, stream=False), content)
+        path, content, headers, api_key, head = self._prepare(call, stream=False)
+        timeout = self._response_timeout
+        try:
             if head is not None:
-                timeout = self._response_timeout
-                try:
-                    status, raw_headers, answer = await self._lean.fetch(
-                        self._plain.origin, head, content, timeout.connect, timeout.read
-                    )
-                except httpx.HTTPError as exc:
-                    raise error_from_exception(self.name, exc) from None
+                status, raw_headers, answer = await self._lean.fetch(
+                    self._plain.origin, head, content, timeout.connect, timeout.read
+                )
                 return status, answer, httpx.Headers(raw_headers) if status >= 400 else None, api_key
-        response, api_key = await self._post(call, stream=False)
+            response = await self._send(
+                "POST", self.base_url + path, content=content, headers=headers, timeout=timeout
+            )
+        except httpx.HTTPError as exc:
+            raise error_from_exception(self.name, exc) from None
         return response.status_code, response.content, response.headers, api_key
+
+    async def _post_stream(self, call: UpstreamCall) -> tuple[httpx.Response, str]:
+        """A streaming call: (the response with its body still to be read, the API key used)."""
+        path, content, headers, api_key, head = self._prepare(call, stream=True)
+        timeout = self._stream_timeout
+        try:
+            if head is not None:
+                response = await self._lean.open(
+                    self._plain.origin, head, content, timeout.connect, timeout.read
+                )
+            else:
+                response = await self._send(
+                    "POST", self.base_url + path, content=content, headers=headers, timeout=timeout,
+                    stream=True,
+                )
+        except httpx.HTTPError as exc:
+            raise error_from_exception(self.name, exc) from None
+        return response, api_key
 
     async def complete(self, call: UpstreamCall) -> Completion:
         status, content, headers, api_key = await self._post_whole(call)
@@ -242,7 +244,7 @@ class HttpAdapter(abc.ABC):
         return self.completion_from(call, data)
 
     async def open_stream(self, call: UpstreamCall) -> UpstreamStream:
-        response, api_key = await self._post(call, stream=True)
+        response, api_key = await self._post_stream(call)
         if response.status_code >= 400:
             try:
                 content = await response.aread()
